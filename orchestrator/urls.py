@@ -1,0 +1,20 @@
+"""The root URLconf."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from orchestrator import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("graphs/", views.graph_list, name="graphs"),
+    path("budgets/", views.budgets, name="budgets"),
+    path("approvals/", include("approvals.urls")),
+    path("executions/", include("traces.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,31 @@
+# Shared by scripts/run and scripts/test: a virtual environment with the pinned
+# dependencies, and (for the browser tests) Debian's Chromium.
+
+loopgate_setup_venv() {
+  local py="${PYTHON:-python3.11}"
+  command -v "$py" >/dev/null 2>&1 || py=python3
+  if [ ! -x .venv/bin/python ]; then
+    echo "==> creating the virtual environment (.venv)"
+    "$py" -m venv .venv
+  fi
+  local stamp=.venv/.requirements.sha
+  local want
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the pinned dependencies (requirements.txt)"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -r requirements.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+loopgate_setup_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return
+  fi
+  echo "==> installing Debian's chromium for the browser tests"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}

@@ -1,0 +1,1 @@
+// Loopgate's own small script.

@@ -1,0 +1,35 @@
+"""Suite-wide set-up: the real services must be there, or the run stops saying so."""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit(
+            "The suite runs on PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test "
+            "(the README's test command does).",
+            returncode=3,
+        )
+    host, port = db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)
+    if not _reachable(host, port):
+        pytest.exit(f"PostgreSQL is not reachable at {host}:{port}; start it and run the suite again.", returncode=3)
+    if not settings.REDIS_URL:
+        pytest.exit("The suite runs on Redis: set REDIS_URL=redis://127.0.0.1:6379/0.", returncode=3)
+    redis = urlparse(settings.REDIS_URL)
+    if not _reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
+        pytest.exit(f"Redis is not reachable at {settings.REDIS_URL}; start it and run the suite again.", returncode=3)

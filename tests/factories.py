@@ -1,0 +1,24 @@
+"""Users for the three roles and an outsider, shared by view and service tests."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, User
+
+from orchestrator import roles
+
+
+def make_user(username: str, role: str | None = None, *, password: str = "pw-for-tests") -> User:
+    user = User.objects.create_user(username=username, password=password, email=f"{username}@example.com")
+    if role:
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+    return user
+
+
+def make_role_users() -> dict[str, User]:
+    return {
+        "admin": make_user("alice", roles.ADMINS),
+        "reviewer": make_user("rita", roles.REVIEWERS),
+        "operator": make_user("otto", roles.OPERATORS),
+        "outsider": make_user("charlie"),
+    }

@@ -1,0 +1,25 @@
+"""Test settings: the real settings, plus a SQLite database beside Postgres.
+
+The suite runs on the real services (Postgres from ``DATABASE_URL``, Redis from
+``REDIS_URL``); the ``sqlite`` alias lets the checkpointer and embedded-mode
+tests run the same code on SQLite too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from orchestrator.settings import *  # noqa: F403
+from orchestrator.settings import DATABASES, BASE_DIR  # noqa: F401
+
+_sqlite_dir = os.environ.get("LOOPGATE_TEST_SQLITE_DIR") or tempfile.gettempdir()
+DATABASES["sqlite"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.path.join(_sqlite_dir, f"loopgate-{os.getpid()}.sqlite3"),
+    "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 30},
+    "TEST": {"NAME": os.path.join(_sqlite_dir, f"loopgate-test-{os.getpid()}.sqlite3")},
+}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
