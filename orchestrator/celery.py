@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -11,4 +12,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 app = Celery("loopgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.conf.beat_schedule = {}
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
+    from django.conf import settings
+
+    # The reconciler re-queues executions whose message was lost (a flushed
+    # broker) or whose worker died (an expired lease): the database is the truth.
+    sender.add_periodic_task(
+        float(settings.LOOPGATE_RECONCILE_SECONDS), sender.signature("orchestrator.tasks.reconcile"),
+        name="reconcile executions",
+    )

@@ -1,0 +1,93 @@
+"""Every write to executions goes through here, each inside its own transaction."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from orchestrator import roles
+from orchestrator.errors import InvalidState, PermissionDenied
+from orchestrator.models import Execution
+
+MAX_RECURSION_LIMIT = 10_000
+
+
+def _queue_advance(execution_id: str) -> None:
+    from orchestrator.tasks import advance as advance_task
+
+    advance_task.delay(execution_id)
+
+
+def execution_start(
+    *,
+    graph_name: str,
+    input: Any,
+    user: User | None,
+    token_budget: int | None = None,
+    recursion_limit: int | None = None,
+) -> Execution:
+    """Create a queued execution of a registered graph and queue it for a worker after commit.
+
+    Raises ``GraphNotFound`` for an unknown graph, ``GraphBroken`` for one that
+    failed to load, ``PermissionDenied`` for a user who may not start executions,
+    and ``ValidationError`` (naming the field) for bad input.
+    """
+    from orchestrator import registry
+
+    if user is not None and not roles.can_operate(user):
+        raise PermissionDenied("Only operators and admins may start executions.")
+    entry = registry.get_graph(graph_name)  # raises GraphNotFound / GraphBroken
+    if not isinstance(input, dict):
+        raise ValidationError({"input": "The input must be a JSON object."})
+    entry.validate_input(input)  # raises ValidationError naming the field
+    if recursion_limit is None:
+        recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
+    if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
+        raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
+    if token_budget is None:
+        token_budget = settings.LOOPGATE_DEFAULT_TOKEN_BUDGET
+    if not isinstance(token_budget, int) or token_budget < 0:
+        raise ValidationError({"token_budget": "The token budget must be a whole number of 0 or more."})
+
+    with transaction.atomic():
+        execution = Execution.objects.create(
+            graph_name=entry.name,
+            graph_version=entry.version,
+            input=input,
+            created_by=user,
+            token_budget=token_budget,
+            recursion_limit=recursion_limit,
+        )
+        transaction.on_commit(partial(_queue_advance, str(execution.id)))
+    return execution
+
+
+def execution_cancel(*, execution_id: Any, user: User | None) -> Execution:
+    """Cancel an execution. Queued or waiting ones stop at once; a running one
+    stops at its next step boundary (the runner sees ``cancel_requested``)."""
+    if user is not None and not roles.can_operate(user):
+        raise PermissionDenied("Only operators and admins may cancel executions.")
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(id=execution_id)
+        if execution.is_finished:
+            raise InvalidState(f"This execution already ended ({execution.get_status_display()}).")
+        if execution.status == Execution.Status.RUNNING:
+            execution.cancel_requested = True
+            execution.save(update_fields=["cancel_requested", "updated_at"])
+        else:
+            execution.status = Execution.Status.CANCELLED
+            execution.cancel_requested = True
+            execution.finished_at = timezone.now()
+            execution.lease_owner = ""
+            execution.lease_expires_at = None
+            execution.save(
+                update_fields=["status", "cancel_requested", "finished_at", "lease_owner", "lease_expires_at",
+                               "updated_at"]
+            )
+    return execution

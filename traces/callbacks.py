@@ -1,0 +1,125 @@
+"""The LangChain callback handler the runner attaches to every run: LLM and
+tool calls become spans under their node, and tokens are charged to the execution."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone
+from langchain_core.callbacks import BaseCallbackHandler
+
+from orchestrator import accounting
+from orchestrator.jsonable import to_jsonable
+from traces.models import Span
+from traces.recorder import _task_id_from_ns
+
+
+def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
+    metadata = metadata or {}
+    if metadata.get("ls_model_name"):
+        return str(metadata["ls_model_name"])
+    invocation = kwargs.get("invocation_params") or {}
+    for key in ("model", "model_name"):
+        if invocation.get(key):
+            return str(invocation[key])
+    serialized = serialized or {}
+    return str((serialized.get("kwargs") or {}).get("model") or serialized.get("name") or "unknown")
+
+
+class TraceCallbackHandler(BaseCallbackHandler):
+    raise_error = True  # a budget refusal must stop the call, not be logged and ignored
+
+    def __init__(self, execution_id: UUID) -> None:
+        self.execution_id = execution_id
+        self._open: dict[UUID, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- LLM calls ------------------------------------------------------------
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        self._before_llm_call()
+        self._start(run_id, Span.Kind.LLM, _model_name(serialized, metadata, kwargs), metadata,
+                    input=to_jsonable(messages[0] if len(messages) == 1 else messages))
+
+    def on_llm_start(
+        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        self._before_llm_call()
+        self._start(run_id, Span.Kind.LLM, _model_name(serialized, metadata, kwargs), metadata, input=prompts)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        opened = self._pop(run_id)
+        if opened is None:
+            return
+        input_tokens, output_tokens = accounting.usage_from_response(response)
+        generations = [g for gs in response.generations for g in gs]
+        output = [to_jsonable(getattr(g, "message", None) or g.text) for g in generations]
+        self._write(opened, status=Span.Status.OK, output=output[0] if len(output) == 1 else output,
+                    input_tokens=input_tokens, output_tokens=output_tokens)
+        accounting.execution_charge_tokens(execution_id=self.execution_id, tokens=input_tokens + output_tokens)
+        self._after_llm_call()
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        opened = self._pop(run_id)
+        if opened is not None:
+            self._write(opened, status=Span.Status.ERROR, error={"type": type(error).__name__, "message": str(error)})
+
+    # -- tool calls -------------------------------------------------------------
+    def on_tool_start(
+        self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
+        metadata: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        name = (serialized or {}).get("name") or "tool"
+        self._start(run_id, Span.Kind.TOOL, str(name), metadata, input=to_jsonable(inputs if inputs is not None else input_str))
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        opened = self._pop(run_id)
+        if opened is not None:
+            self._write(opened, status=Span.Status.OK, output=to_jsonable(getattr(output, "content", output)))
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        opened = self._pop(run_id)
+        if opened is not None:
+            self._write(opened, status=Span.Status.ERROR, error={"type": type(error).__name__, "message": str(error)})
+
+    # -- hooks for budgets ---------------------------------------------------------
+    def _before_llm_call(self) -> None:
+        """Budget enforcement overrides this to refuse a call."""
+
+    def _after_llm_call(self) -> None:
+        """Budget enforcement overrides this to stop an execution that went over."""
+
+    # -- helpers -----------------------------------------------------------------------
+    def _start(self, run_id: UUID, kind: str, name: str, metadata: dict[str, Any] | None, **fields: Any) -> None:
+        metadata = metadata or {}
+        ns = metadata.get("langgraph_checkpoint_ns") or metadata.get("checkpoint_ns") or ""
+        with self._lock:
+            self._open[run_id] = {
+                "kind": kind, "name": name, "started_at": timezone.now(),
+                "step": metadata.get("langgraph_step"), "task_id": _task_id_from_ns(ns), "checkpoint_ns": ns,
+                **fields,
+            }
+
+    def _pop(self, run_id: UUID) -> dict[str, Any] | None:
+        with self._lock:
+            return self._open.pop(run_id, None)
+
+    def _write(self, opened: dict[str, Any], **fields: Any) -> Span:
+        return Span.objects.create(
+            execution_id=self.execution_id,
+            kind=opened["kind"],
+            name=opened["name"][:255],
+            model=opened["name"][:200] if opened["kind"] == Span.Kind.LLM else "",
+            step=opened["step"] if isinstance(opened["step"], int) else None,
+            task_id=opened["task_id"],
+            checkpoint_ns=opened["checkpoint_ns"][:255],
+            input=opened.get("input"),
+            started_at=opened["started_at"],
+            ended_at=timezone.now(),
+            **fields,
+        )

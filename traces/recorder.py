@@ -1,0 +1,162 @@
+"""Writes the trace of a run as LangGraph streams it: node spans as tasks end,
+a step per checkpoint, each with its update, state diff and tokens.
+
+Fed with the events of ``stream_mode="debug"``. Tasks whose writes LangGraph
+replays from a checkpoint on resume (cached) get a ``task`` event but no
+``task_result``, so they are never recorded or counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils.dateparse import parse_datetime
+
+from orchestrator.jsonable import to_jsonable
+from traces import diff as diffs
+from traces import live
+from traces.models import Span, Step
+
+logger = logging.getLogger(__name__)
+
+
+def _ts(raw: Any) -> datetime.datetime:
+    if isinstance(raw, datetime.datetime):
+        return raw
+    parsed = parse_datetime(str(raw)) if raw else None
+    if parsed is None:
+        from django.utils import timezone
+
+        return timezone.now()
+    return parsed
+
+
+def _task_id_from_ns(checkpoint_ns: str | None) -> str:
+    """``"node:task-id|child:task-id"`` → the innermost task id."""
+    if not checkpoint_ns:
+        return ""
+    last = checkpoint_ns.split("|")[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def _size(value: Any) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    except (TypeError, ValueError):
+        return 0
+
+
+class TraceRecorder:
+    def __init__(self, execution_id: UUID) -> None:
+        self.execution_id = execution_id
+        self.task_starts: dict[str, datetime.datetime] = {}
+        self.prev_values: dict[str, Any] | None = None
+        self.prev_tasks: list[dict[str, Any]] = []
+        self.prev_checkpoint_at: datetime.datetime | None = None
+        self.new_steps: list[Step] = []
+        self.failed_node: str | None = None
+
+    def on_event(self, event: dict[str, Any]) -> Step | None:
+        kind, payload, ts = event.get("type"), event.get("payload") or {}, _ts(event.get("timestamp"))
+        if kind == "task":
+            self.task_starts[payload["id"]] = ts
+        elif kind == "task_result":
+            self._record_node(event.get("step"), payload, ts)
+        elif kind == "checkpoint":
+            return self._record_checkpoint(payload, ts)
+        return None
+
+    def _record_node(self, step: Any, payload: dict[str, Any], ts: datetime.datetime) -> None:
+        task_id = payload["id"]
+        error = payload.get("error")
+        interrupts = payload.get("interrupts") or []
+        status = Span.Status.ERROR if error else Span.Status.INTERRUPTED if interrupts else Span.Status.OK
+        if error:
+            self.failed_node = payload.get("name")
+        with transaction.atomic():
+            span = Span.objects.create(
+                execution_id=self.execution_id,
+                kind=Span.Kind.NODE,
+                name=payload.get("name", "?"),
+                status=status,
+                step=step if isinstance(step, int) else None,
+                task_id=task_id,
+                output=to_jsonable(payload.get("result")),
+                error={"message": str(error)} if error else None,
+                attributes={"interrupts": to_jsonable(interrupts)} if interrupts else {},
+                started_at=self.task_starts.pop(task_id, ts),
+                ended_at=ts,
+            )
+            # LLM and tool spans are written while the node runs, before its own
+            # span exists; adopt them now.
+            Span.objects.filter(execution_id=self.execution_id, task_id=task_id, parent__isnull=True).exclude(
+                kind=Span.Kind.NODE
+            ).update(parent=span)
+
+    def _record_checkpoint(self, payload: dict[str, Any], ts: datetime.datetime) -> Step | None:
+        configurable = payload["config"]["configurable"]
+        checkpoint_id = configurable["checkpoint_id"]
+        metadata = payload.get("metadata") or {}
+        step_number = metadata.get("step", -1)
+        values = to_jsonable(payload.get("values") or {})
+        produced_by, self.prev_tasks = self.prev_tasks, list(payload.get("tasks") or [])
+        before, self.prev_values = self.prev_values, values
+        started, self.prev_checkpoint_at = self.prev_checkpoint_at, ts
+        if step_number < 0 or before is None:
+            # The input checkpoint, or the checkpoint a resumed run starts from
+            # (already recorded by the run that wrote it): only a baseline.
+            return None
+        task_ids = [t["id"] for t in produced_by]
+        node_spans = list(
+            Span.objects.filter(
+                execution_id=self.execution_id, kind=Span.Kind.NODE, task_id__in=task_ids, status=Span.Status.OK
+            ).order_by("started_at")
+        )
+        update: dict[str, Any] = {}
+        for span in node_spans:
+            key = span.name if span.name not in update else f"{span.name}#{len(update)}"
+            update[key] = span.output
+        names = [t.get("name", "?") for t in produced_by] or [metadata.get("source", "update")]
+        tokens = (
+            Span.objects.filter(execution_id=self.execution_id, task_id__in=task_ids, kind=Span.Kind.LLM).aggregate(
+                n=Sum("input_tokens") + Sum("output_tokens")
+            )["n"]
+            or 0
+        )
+        diff = diffs.state_diff(before, values)
+        changed_keys = {entry["path"].split("[")[0].split(".")[0] for entry in diff}
+        step_started = min([s.started_at for s in node_spans], default=started or ts)
+        try:
+            with transaction.atomic():
+                step = Step.objects.create(
+                    execution_id=self.execution_id,
+                    step=step_number,
+                    nodes=names,
+                    checkpoint_id=checkpoint_id,
+                    parent_checkpoint_id=(payload.get("parent_config") or {}).get("configurable", {}).get(
+                        "checkpoint_id", ""
+                    ),
+                    checkpoint_ns=configurable.get("checkpoint_ns", ""),
+                    update=update,
+                    diff=diff,
+                    tokens=tokens,
+                    bytes_written=sum(_size(values.get(k)) for k in changed_keys if k in values),
+                    started_at=step_started,
+                    finished_at=ts,
+                )
+                from orchestrator.models import Execution
+                from django.db.models import F
+
+                Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
+                transaction.on_commit(partial(live.announce_step, self.execution_id, step.id))
+        except IntegrityError:
+            return None  # recorded before (a replay of an already-recorded checkpoint)
+        self.new_steps.append(step)
+        return step
