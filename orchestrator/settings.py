@@ -9,7 +9,6 @@ missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` fails loudly instead of falling back
 from __future__ import annotations
 
 import os
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -55,14 +54,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def env_decimal(name: str, default: str) -> Decimal:
-    value = os.environ.get(name, default)
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -175,6 +166,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("LOOPGATE_QUEUE", "loopgate") or "loopgate"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Loopgate ------------------------------------------------------------------
 LOOPGATE_GRAPHS = env_str("LOOPGATE_GRAPHS", "") or ""
@@ -183,6 +176,18 @@ LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000,
 LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
 LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
+
+# --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
+LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""
+LOOPGATE_LLM_MODEL = env_str("LOOPGATE_LLM_MODEL", "gpt-4o-mini") or "gpt-4o-mini"
+LOOPGATE_LLM_API_KEY = env_str("LOOPGATE_LLM_API_KEY", "") or ""
+# Prices per million tokens, (input, output), in LOOPGATE_CURRENCY.
+LOOPGATE_CURRENCY = env_str("LOOPGATE_CURRENCY", "USD") or "USD"
+LOOPGATE_PRICES: dict[str, tuple[str, str]] = {
+    "loopgate-offline": ("0.15", "0.60"),
+    "gpt-4o-mini": ("0.15", "0.60"),
+    "gpt-4o": ("2.50", "10.00"),
+}
 
 # --- Auth ------------------------------------------------------------------------
 LOGIN_URL = "login"

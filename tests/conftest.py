@@ -33,3 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
     redis = urlparse(settings.REDIS_URL)
     if not _reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
         pytest.exit(f"Redis is not reachable at {settings.REDIS_URL}; start it and run the suite again.", returncode=3)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[no-untyped-def]
+    # Lets fixtures see whether the test failed (to print worker logs).
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -1,0 +1,28 @@
+"""Serve the dashboard with Daphne; in embedded mode also run the Celery worker in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve Loopgate (HTTP and WebSockets). Without REDIS_URL, an embedded Celery worker runs in-process."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the embedded worker.")
+
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+        from daphne.cli import CommandLineInterface
+
+        if settings.EMBEDDED and not no_worker:
+            from orchestrator.embedded import start_embedded_worker
+
+            start_embedded_worker()
+            self.stdout.write("Embedded mode: SQLite and an in-process Celery worker.")
+        self.stdout.write(self.style.SUCCESS(f"Loopgate is serving on http://{host}:{port}/"))
+        CommandLineInterface().run(["--bind", host, "--port", str(port), "orchestrator.asgi:application"])

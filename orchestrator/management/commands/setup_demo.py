@@ -1,0 +1,44 @@
+"""Create the role groups and one demo user per role (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from orchestrator import roles
+
+DEMO_USERS = (
+    ("admin", roles.ADMINS, "Admin"),
+    ("reviewer", roles.REVIEWERS, "Reviewer"),
+    ("operator", roles.OPERATORS, "Operator"),
+)
+
+
+class Command(BaseCommand):
+    help = "Create the groups admins, reviewers, operators and a demo user for each (password: loopgate-demo)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--password", default="loopgate-demo")
+        parser.add_argument("--groups-only", action="store_true", help="Only create the three groups.")
+
+    @transaction.atomic
+    def handle(self, *args: Any, password: str, groups_only: bool, **options: Any) -> None:
+        groups = {name: Group.objects.get_or_create(name=name)[0] for name in roles.ROLES}
+        if groups_only:
+            self.stdout.write("Groups ready: " + ", ".join(roles.ROLES))
+            return
+        for username, group, first_name in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first_name, "email": f"{username}@example.com"}
+            )
+            if created:
+                user.set_password(password)
+                user.is_staff = group == roles.ADMINS
+                user.save()
+            user.groups.add(groups[group])
+        self.stdout.write(self.style.SUCCESS("Demo users ready. Log in at http://127.0.0.1:8000/ as:"))
+        for username, group, _ in DEMO_USERS:
+            self.stdout.write(f"  {username:<9} / {password}   ({group})")

@@ -1,0 +1,88 @@
+"""Graphs for the runner tests, registered through LOOPGATE_GRAPHS in tests/settings.py
+so that worker processes load them exactly as users' graphs are loaded.
+
+Every node run appends a line to the file named by LOOPGATE_TEST_RUNLOG (when
+set), so tests count node runs independently of Loopgate's own trace.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+from typing import Annotated, Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+
+def log_run(config: RunnableConfig, node: str, extra: Any = "") -> None:
+    path = os.environ.get("LOOPGATE_TEST_RUNLOG")
+    if not path:
+        return
+    thread = config["configurable"]["thread_id"]
+    step = config.get("metadata", {}).get("langgraph_step")
+    with open(path, "a") as fh:  # O_APPEND: whole lines, even from several processes
+        fh.write(f"{thread} {node} {step} {extra}\n")
+
+
+class CounterState(TypedDict, total=False):
+    n: int
+    target: int
+    sleep: float
+    log: Annotated[list, operator.add]
+
+
+def work(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    log_run(config, "work", state.get("n", 0))
+    if state.get("sleep"):
+        time.sleep(state["sleep"])
+    n = state.get("n", 0) + 1
+    return {"n": n, "log": [f"work {n}"]}
+
+
+def _again(state: CounterState) -> str:
+    return "work" if state.get("n", 0) < state.get("target", 3) else END
+
+
+counter = StateGraph(CounterState)
+counter.add_node("work", work)
+counter.add_edge(START, "work")
+counter.add_conditional_edges("work", _again, ["work", END])
+
+
+def spin(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    return {"n": state.get("n", 0) + 1}
+
+
+forever = StateGraph(CounterState)
+forever.add_node("spin", spin)
+forever.add_edge(START, "spin")
+forever.add_edge("spin", "spin")
+
+
+def explode(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    raise ValueError("the reactor overheated")
+
+
+boom = StateGraph(CounterState)
+boom.add_node("work", work)
+boom.add_node("explode", explode)
+boom.add_edge(START, "work")
+boom.add_edge("work", "explode")
+boom.add_edge("explode", END)
+
+
+def act(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    log_run(config, "act")
+    return {"log": ["acted"]}
+
+
+guarded = StateGraph(CounterState)
+guarded.add_node("work", work)
+guarded.add_node("act", act)
+guarded.add_edge(START, "work")
+guarded.add_edge("work", "act")
+guarded.add_edge("act", END)
+guarded_compiled = guarded.compile(interrupt_before=["act"])

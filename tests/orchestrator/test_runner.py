@@ -1,0 +1,216 @@
+"""The runner on real Postgres, Redis and Celery worker processes (never eager mode)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+from langgraph.checkpoint.memory import InMemorySaver
+
+from approvals.models import Approval
+from orchestrator import registry, services
+from orchestrator.celery import app as celery_app
+from orchestrator.models import Execution
+from orchestrator.tasks import advance
+from tests.services import PrivateRedis, start_beat, start_worker, wait_for
+from traces.models import Span, Step
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+Status = Execution.Status
+
+
+@pytest.fixture
+def runlog(monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = Path(tempfile.mkstemp(prefix="loopgate-runlog-")[1])
+    monkeypatch.setenv("LOOPGATE_TEST_RUNLOG", str(path))
+    return path
+
+
+def runs(path: Path) -> collections.Counter:
+    """(thread, node, step) → how many times that node ran at that step."""
+    counts: collections.Counter = collections.Counter()
+    for line in path.read_text().splitlines():
+        thread, node, step, *_ = line.split(" ")
+        counts[(thread, node, step)] += 1
+    return counts
+
+
+def finished(*ids):  # type: ignore[no-untyped-def]
+    def check() -> bool:
+        return not Execution.objects.filter(id__in=ids).exclude(status__in=Execution.FINISHED).exists()
+
+    return check
+
+
+def status_is(execution_id, *statuses):  # type: ignore[no-untyped-def]
+    return lambda: Execution.objects.filter(id=execution_id, status__in=statuses).exists()
+
+
+@pytest.fixture
+def worker(request):  # type: ignore[no-untyped-def]
+    procs = []
+
+    def start(name: str = "w1", **kwargs):  # type: ignore[no-untyped-def]
+        proc = start_worker(name, **kwargs)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        for proc in procs:
+            print(f"--- {proc.name} ---\n{proc.output()}")
+
+
+class RunnerOutcomeTests:
+    def test_seed_loop_finishes_with_the_same_state_as_plain_langgraph(self, worker) -> None:  # type: ignore[no-untyped-def]
+        from orchestrator.examples import seed
+
+        entry = registry.get_graph("seed")
+        expected = seed.app.invoke(dict(entry.example_input))
+        worker()
+        execution = services.execution_start(graph_name="seed", input=entry.example_input, user=None)
+        wait_for(finished(execution.id), timeout=60, what="the seed execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED, execution.error
+        assert execution.state == expected
+        # A step per checkpoint: the input, then researcher/supervisor in turn.
+        nodes = [s.node for s in Step.objects.filter(execution=execution).order_by("step")]
+        assert nodes[0] == "__start__"
+        assert nodes[1:] == ["researcher", "supervisor"] * (len(nodes[1:]) // 2)
+        assert execution.step_count == len(nodes)
+
+    def test_a_graph_that_loops_forever_fails_at_its_step_limit(self, worker) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(graph_name="t_forever", input={"n": 0}, user=None, recursion_limit=7)
+        wait_for(finished(execution.id), timeout=60, what="the endless loop to stop")
+        execution.refresh_from_db()
+        assert execution.status == Status.FAILED
+        assert "step limit" in execution.error["reason"]
+        assert execution.error["type"] == "GraphRecursionError"
+
+    def test_a_node_that_raises_fails_the_execution_naming_the_node(self, worker) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(graph_name="t_boom", input={"n": 0}, user=None)
+        wait_for(finished(execution.id), timeout=60, what="the failing execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.FAILED
+        assert execution.error["type"] == "ValueError"
+        assert execution.error["message"] == "the reactor overheated"
+        assert execution.error["node"] == "explode"
+        assert "Traceback" in execution.error["traceback"]
+        assert Span.objects.filter(execution=execution, name="explode", status=Span.Status.ERROR).count() == 1
+
+    def test_a_static_breakpoint_waits_for_approval_and_approve_continues(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(graph_name="t_guarded", input={"n": 0}, user=None)
+        wait_for(status_is(execution.id, Status.INTERRUPTED), timeout=60, what="the breakpoint")
+        approval = Approval.objects.get(execution=execution)
+        assert approval.format == Approval.Format.BREAKPOINT
+        assert approval.node == "act"
+        assert not any(node == "act" for (_, node, _) in runs(runlog))
+        # What the approvals app does on approve: mark it decided, queue the execution.
+        Approval.objects.filter(id=approval.id).update(status=Approval.Status.APPROVED)
+        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        advance.delay(str(execution.id))
+        wait_for(finished(execution.id), timeout=60, what="the approved execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED
+        assert execution.state["log"] == ["work 1", "acted"]
+
+    def test_cancelling_a_running_execution_stops_it_at_the_next_step(self, worker) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(
+            graph_name="t_counter", input={"n": 0, "target": 50, "sleep": 0.3}, user=None
+        )
+        wait_for(lambda: Step.objects.filter(execution=execution).count() >= 3, timeout=60, what="three steps")
+        services.execution_cancel(execution_id=execution.id, user=None)
+        wait_for(finished(execution.id), timeout=60, what="the cancellation")
+        execution.refresh_from_db()
+        assert execution.status == Status.CANCELLED
+        assert execution.state["n"] < 50
+
+
+class RunnerConcurrencyTests:
+    def test_two_workers_run_fifty_executions_and_no_step_runs_twice(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        worker("w1", concurrency=2)
+        worker("w2", concurrency=2)
+        ids = [
+            services.execution_start(graph_name="t_counter", input={"n": 0, "target": 3}, user=None).id
+            for _ in range(50)
+        ]
+        # A duplicate message for every execution: the lease must turn the copies away.
+        for execution_id in ids:
+            advance.delay(str(execution_id))
+        wait_for(finished(*ids), timeout=240, interval=0.5, what="fifty executions")
+        assert set(Execution.objects.filter(id__in=ids).values_list("status", flat=True)) == {Status.SUCCEEDED}
+        counts = runs(runlog)
+        for execution_id in ids:
+            per_step = [n for (thread, node, _), n in counts.items() if thread == str(execution_id)]
+            assert per_step == [1, 1, 1], (execution_id, per_step)
+
+
+class RunnerDurabilityTests:
+    def test_a_worker_killed_mid_step_loses_nothing_and_repeats_no_completed_step(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        env = {"LOOPGATE_LEASE_SECONDS": "5", "LOOPGATE_RECONCILE_SECONDS": "1"}
+        doomed = worker("doomed", pool="solo", **env)
+        beat = start_beat(**env)
+        try:
+            execution = services.execution_start(
+                graph_name="t_counter", input={"n": 0, "target": 6, "sleep": 1.0}, user=None
+            )
+            wait_for(lambda: Step.objects.filter(execution=execution, step__gte=2).count() >= 2, timeout=60,
+                     what="two completed steps")
+            completed_before_kill = set(
+                Step.objects.filter(execution=execution).values_list("step", flat=True)
+            )
+            doomed.kill()  # SIGKILL, mid-step
+            worker("rescuer", pool="solo", **env)
+            wait_for(finished(execution.id), timeout=120, what="the rescued execution")
+        finally:
+            beat.kill()
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED, execution.error
+        undisturbed = registry.get_graph("t_counter").compile(InMemorySaver()).invoke(
+            {"n": 0, "target": 6, "sleep": 0}, {"configurable": {"thread_id": "x"}}
+        )
+        assert execution.state["n"] == undisturbed["n"] == 6
+        assert execution.state["log"] == undisturbed["log"]
+        counts = runs(runlog)
+        for step in completed_before_kill:
+            if step >= 1:
+                assert counts[(str(execution.id), "work", str(step))] == 1, f"step {step} ran again"
+        assert sum(n for (t, _, _), n in counts.items() if t == str(execution.id)) <= 7  # 6 + the one killed
+
+    def test_executions_queued_on_a_flushed_broker_are_requeued_and_finish(self, worker) -> None:  # type: ignore[no-untyped-def]
+        private = PrivateRedis()
+        try:
+            env = {"REDIS_URL": private.url, "LOOPGATE_RECONCILE_SECONDS": "1"}
+            ids = []
+            with celery_app.connection_for_write(private.url) as conn:
+                for _ in range(5):
+                    with pytest.MonkeyPatch.context() as mp:
+                        # Queue on the private broker only: the test's own app points at the shared one.
+                        mp.setattr(services, "_queue_advance", lambda _id: None)
+                        execution = services.execution_start(graph_name="t_counter", input={"n": 0, "target": 2},
+                                                             user=None)
+                    advance.apply_async((str(execution.id),), connection=conn)
+                    ids.append(execution.id)
+            client = redis.Redis.from_url(private.url)
+            assert client.dbsize() > 0
+            client.flushall()
+            assert client.dbsize() == 0
+            worker("after-flush", **env)
+            beat = start_beat(**env)
+            try:
+                wait_for(finished(*ids), timeout=90, what="the re-queued executions")
+            finally:
+                beat.kill()
+            assert set(Execution.objects.filter(id__in=ids).values_list("status", flat=True)) == {Status.SUCCEEDED}
+        finally:
+            private.stop()
