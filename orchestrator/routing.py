@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from approvals.routing import websocket_urlpatterns as approvals_ws
+from traces.routing import websocket_urlpatterns as traces_ws
+
+websocket_urlpatterns: list = [*approvals_ws, *traces_ws]
