@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("graphs/", views.graph_list, name="graphs"),
+    path("graphs/<str:name>/start/", views.graph_start, name="graph_start"),
     path("budgets/", views.budgets, name="budgets"),
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),

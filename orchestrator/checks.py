@@ -1,0 +1,45 @@
+"""System checks: ``manage.py check`` (and runserver, migrate) names every graph
+entry that cannot be loaded, so a typo in LOOPGATE_GRAPHS is found at deploy
+time rather than when someone presses Start.
+
+Silence one with ``SILENCED_SYSTEM_CHECKS = ["loopgate.E001"]`` if a broken
+entry must not block those commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error
+
+BROKEN_GRAPH = "loopgate.E001"
+BAD_GRAPHS_SETTING = "loopgate.E002"
+
+
+def check_graphs(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    # `manage.py check <app>` limits checks to those apps; the registry belongs to this one.
+    if app_configs is not None and not any(config.name == "orchestrator" for config in app_configs):
+        return []
+    from orchestrator import registry  # imported here: checks are registered while apps load
+
+    messages: list[CheckMessage] = []
+    problem = registry.config_error()
+    if problem:
+        messages.append(
+            Error(
+                f"LOOPGATE_GRAPHS cannot be read: {problem}",
+                hint='Give the path of a JSON file, or the JSON itself: {"graphs": {"name": "path/to/file.py:attr"}}.',
+                id=BAD_GRAPHS_SETTING,
+            )
+        )
+    for entry in registry.all_entries():
+        if entry.error is not None:
+            messages.append(
+                Error(
+                    f"Graph {entry.name!r} ({entry.spec}) cannot be loaded: {entry.error}",
+                    hint="Fix the entry in LOOPGATE_GRAPHS or the module it names; until then it cannot be started.",
+                    id=BROKEN_GRAPH,
+                )
+            )
+    return messages
