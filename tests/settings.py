@@ -35,3 +35,7 @@ LOOPGATE_GRAPHS = json.dumps(
 # A queue of this run's own on the shared Redis: stale messages of other runs
 # never reach this run's workers. Worker processes inherit it from the environment.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("LOOPGATE_QUEUE", f"loopgate-test-{uuid.uuid4().hex[:8]}")
+
+# A test database of this run's own, so that parallel runs (several developers
+# on one machine) never drop each other's database.
+DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_loopgate_{os.getpid()}"

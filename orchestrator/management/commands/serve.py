@@ -10,6 +10,9 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = "Serve Loopgate (HTTP and WebSockets). Without REDIS_URL, an embedded Celery worker runs in-process."
+    # A broken graph entry is a check error, but must never stop the web
+    # process: the Graphs page shows it instead.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
