@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 # example is one line here plus its module in orchestrator/examples/.
 BUILTIN_GRAPHS: dict[str, str] = {
     "seed": "orchestrator.examples.seed:workflow",
+    "finops": "orchestrator.examples.finops:workflow",
+    "deep_research": "orchestrator.examples.deep_research:workflow",
 }
 
 # Names appear in URLs (/graphs/<name>/start/) and in LangGraph thread metadata.
