@@ -206,7 +206,7 @@ class FileEntryTests(RegistryTestCase):
     def test_builtins_come_first_then_the_setting_in_its_order(self) -> None:
         path = self.write("shout.py", SHOUT_GRAPH)
         with override_settings(LOOPGATE_GRAPHS=graphs(zeta=f"{path}:graph", alpha=f"{path}:paused")):
-            self.assertEqual([entry.name for entry in registry.all_entries()], ["seed", "zeta", "alpha"])
+            self.assertEqual([entry.name for entry in registry.all_entries()], [*registry.BUILTIN_GRAPHS, "zeta", "alpha"])
 
     def test_the_version_is_a_hash_of_the_source_and_the_spec(self) -> None:
         path = self.write("shout.py", SHOUT_GRAPH)
@@ -225,7 +225,7 @@ class FileEntryTests(RegistryTestCase):
         with override_settings(LOOPGATE_GRAPHS=graphs(shout=f"{path}:graph")):
             self.assertEqual(registry.get_graph("shout").name, "shout")
         with override_settings(LOOPGATE_GRAPHS=graphs(loud=f"{path}:graph")):
-            self.assertEqual([entry.name for entry in registry.all_entries()], ["seed", "loud"])
+            self.assertEqual([entry.name for entry in registry.all_entries()], [*registry.BUILTIN_GRAPHS, "loud"])
             with self.assertRaises(GraphNotFound):
                 registry.get_graph("shout")
 
@@ -369,7 +369,7 @@ class BrokenEntryTests(RegistryTestCase):
         path = self.write("boom.py", "raise RuntimeError('no')\n")
         before = set(sys.modules)
         with override_settings(LOOPGATE_GRAPHS=graphs(boom=f"{path}:graph")):
-            self.assertIsNotNone(registry.all_entries()[1].error)
+            self.assertIsNotNone(registry.all_entries()[len(registry.BUILTIN_GRAPHS)].error)
         self.assertEqual({name for name in set(sys.modules) - before if name.startswith("_loopgate_graph_")}, set())
 
     def test_manage_py_check_names_each_broken_entry_and_its_reason(self) -> None:
@@ -398,7 +398,7 @@ class BrokenEntryTests(RegistryTestCase):
         ):
             with self.subTest(setting), override_settings(LOOPGATE_GRAPHS=setting):
                 self.assertIn(reason, registry.config_error() or "")
-                self.assertEqual([entry.name for entry in registry.all_entries()], ["seed"])
+                self.assertEqual([entry.name for entry in registry.all_entries()], list(registry.BUILTIN_GRAPHS))
                 with self.assertRaises(SystemCheckError) as caught:
                     call_command("check")
                 self.assertIn("loopgate.E002", str(caught.exception))
