@@ -123,6 +123,28 @@ class RunnerOutcomeTests:
         assert execution.status == Status.SUCCEEDED
         assert execution.state["log"] == ["work 1", "acted"]
 
+    def test_the_finops_example_stops_interrupted_with_one_pending_interrupt_naming_action_and_cluster(
+        self, worker
+    ) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(
+            graph_name="finops", input=registry.get_graph("finops").example_input, user=None
+        )
+        wait_for(status_is(execution.id, Status.INTERRUPTED, *Execution.FINISHED), timeout=60, what="the interrupt")
+        execution.refresh_from_db()
+        assert execution.status == Status.INTERRUPTED, execution.error
+        graph = registry.get_graph("finops").compiled
+        snapshot = graph.get_state({"configurable": {"thread_id": execution.thread_id}})
+        assert len(snapshot.interrupts) == 1
+        value = snapshot.interrupts[0].value
+        assert value["action"] == "shutdown_cluster"
+        assert value["cluster"] == "dev-analytics-2"
+        approval = Approval.objects.get(execution=execution)
+        assert approval.interrupt_id == snapshot.interrupts[0].id
+        assert approval.actions[0]["name"] == "shutdown_cluster"
+        assert approval.actions[0]["args"]["cluster"] == "dev-analytics-2"
+        assert approval.deadline is not None
+
     def test_cancelling_a_running_execution_stops_it_at_the_next_step(self, worker) -> None:  # type: ignore[no-untyped-def]
         worker()
         execution = services.execution_start(
