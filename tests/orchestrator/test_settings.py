@@ -1,0 +1,64 @@
+"""Settings come from the environment; production never falls back to insecure defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; from django.conf import settings; django.setup();"
+    "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], 'broker': settings.CELERY_BROKER_URL,"
+    "'layer': settings.CHANNEL_LAYERS['default']['BACKEND'], 'hosts': settings.ALLOWED_HOSTS,"
+    "'embedded': settings.EMBEDDED}))"
+)
+
+
+def load(**env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY",
+                                                                "ALLOWED_HOSTS")}
+    base["DJANGO_SETTINGS_MODULE"] = "orchestrator.settings"
+    base.update(env)
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=base, capture_output=True, text=True,
+                          timeout=60)
+
+
+class SettingsTests:
+    def test_the_default_is_embedded_sqlite_with_in_memory_broker_and_layer(self, tmp_path: Path) -> None:
+        result = load(DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+        assert result.returncode == 0, result.stderr
+        assert '"engine": "django.db.backends.sqlite3"' in result.stdout
+        assert '"broker": "memory://"' in result.stdout
+        assert "InMemoryChannelLayer" in result.stdout
+        assert '"embedded": true' in result.stdout
+
+    def test_database_and_redis_urls_select_postgres_and_redis(self) -> None:
+        result = load(DATABASE_URL="postgres://u@db.example:5432/lg", REDIS_URL="redis://cache.example:6379/2")
+        assert result.returncode == 0, result.stderr
+        assert "postgresql" in result.stdout
+        assert '"broker": "redis://cache.example:6379/2"' in result.stdout
+        assert "RedisChannelLayer" in result.stdout
+
+    def test_debug_off_without_a_secret_key_fails_loudly(self) -> None:
+        result = load(DEBUG="0", ALLOWED_HOSTS="example.com")
+        assert result.returncode != 0
+        assert "SECRET_KEY must be set" in result.stderr
+
+    def test_debug_off_without_allowed_hosts_fails_loudly(self) -> None:
+        result = load(DEBUG="0", SECRET_KEY="s" * 50)
+        assert result.returncode != 0
+        assert "ALLOWED_HOSTS must be set" in result.stderr
+
+    def test_debug_off_with_both_set_loads(self) -> None:
+        result = load(DEBUG="0", SECRET_KEY="s" * 50, ALLOWED_HOSTS="loopgate.example.com")
+        assert result.returncode == 0, result.stderr
+        assert '"hosts": ["loopgate.example.com"]' in result.stdout
+
+    def test_a_malformed_value_names_the_variable(self) -> None:
+        result = load(DEBUG="maybe")
+        assert result.returncode != 0
+        assert "DEBUG must be a boolean" in result.stderr
+        result = load(LOOPGATE_LEASE_SECONDS="soon")
+        assert "LOOPGATE_LEASE_SECONDS must be a whole number" in result.stderr
