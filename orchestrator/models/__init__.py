@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from orchestrator.models.checkpoints import Checkpoint as Checkpoint
+from orchestrator.models.checkpoints import CheckpointBlob as CheckpointBlob
+from orchestrator.models.checkpoints import CheckpointWrite as CheckpointWrite
 from orchestrator.models.execution import Execution
 
 __all__ = ["Execution"]
