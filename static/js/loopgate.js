@@ -1,1 +1,141 @@
-// Loopgate's own small script.
+// Loopgate's own small script: copy buttons, the live-updates banner, the
+// aria-live announcer and relative times that keep themselves fresh.
+// No framework; every page works without it.
+(function () {
+  "use strict";
+
+  // --- announcer --------------------------------------------------------------
+  // Screen readers hear what is written into #live-announcer (aria-live=polite).
+  // Servers can ask for it too: HX-Trigger: {"loopgate:announce": "New approval: send_email"}.
+  function announce(text) {
+    var region = document.getElementById("live-announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = String(text); }, 60);
+  }
+  document.addEventListener("loopgate:announce", function (event) {
+    var detail = event.detail;
+    announce(detail && typeof detail === "object" ? detail.value || detail.text : detail);
+  });
+
+  // --- copy buttons -------------------------------------------------------------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      try {
+        document.execCommand("copy") ? resolve() : reject(new Error("copy refused"));
+      } catch (error) {
+        reject(error);
+      } finally {
+        area.remove();
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    event.preventDefault();
+    var label = button.getAttribute("aria-label") || "";
+    copyText(button.getAttribute("data-copy")).then(
+      function () {
+        button.classList.add("copied");
+        button.setAttribute("aria-label", "Copied");
+        button.setAttribute("title", "Copied");
+        announce("Copied to the clipboard");
+        window.setTimeout(function () {
+          button.classList.remove("copied");
+          button.setAttribute("aria-label", label);
+          button.setAttribute("title", "Copy the full id");
+        }, 1500);
+      },
+      function () { announce("Could not copy; select the text instead"); }
+    );
+  });
+
+  // --- live banner ------------------------------------------------------------------
+  // Shown while any htmx WebSocket on the page is down and reconnecting; hidden
+  // when every one is open again. Leaving the page closes sockets too: ignore that.
+  var down = new Set();
+  var leaving = false;
+  var RECONNECTING = [1006, 1011, 1012, 1013];
+
+  function updateBanner() {
+    var banner = document.getElementById("live-banner");
+    if (banner) banner.hidden = down.size === 0;
+  }
+  window.addEventListener("pagehide", function () { leaving = true; });
+  window.addEventListener("beforeunload", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    down.delete(event.target);
+    updateBanner();
+  });
+  document.addEventListener("htmx:wsClose", function (event) {
+    if (leaving) return;
+    var close = event.detail && event.detail.event;
+    var code = close && close.code;
+    if (!event.target.isConnected || (code && RECONNECTING.indexOf(code) < 0)) {
+      // Closed on purpose (or the element left the page): no reconnect follows.
+      down.delete(event.target);
+    } else {
+      down.add(event.target);
+    }
+    updateBanner();
+  });
+  document.addEventListener("htmx:wsError", function (event) {
+    if (leaving) return;
+    down.add(event.target);
+    updateBanner();
+  });
+
+  // --- relative times ---------------------------------------------------------------
+  // <time datetime="…" data-reltime="[prefix]"> as rendered by the |reltime filter;
+  // the same rules as orchestrator/templatetags/loopgate.py relative_phrase().
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  function relativePhrase(seconds, prefix) {
+    var future = seconds < 0;
+    var s = Math.abs(seconds);
+    if (s < 45) return prefix ? prefix + " <1 min" : future ? "in a moment" : "just now";
+    var minutes = Math.max(1, Math.round(s / 60));
+    var amount;
+    if (minutes < 60) {
+      amount = minutes + " min";
+    } else {
+      var hours = Math.round(minutes / 60);
+      if (hours < 24) {
+        amount = hours + " h";
+      } else {
+        var days = Math.round(hours / 24);
+        if (days >= 30) return null; // keep the server's date
+        amount = plural(days, "day");
+      }
+    }
+    if (prefix) return prefix + " " + amount;
+    return future ? "in " + amount : amount + " ago";
+  }
+
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time[data-reltime]").forEach(function (el) {
+      var when = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var text = relativePhrase((now - when) / 1000, el.getAttribute("data-reltime"));
+      if (text && el.textContent !== text) el.textContent = text;
+    });
+  }
+  window.setInterval(refreshTimes, 30000);
+
+  window.loopgate = { announce: announce, relativePhrase: relativePhrase, refreshTimes: refreshTimes };
+})();
