@@ -535,7 +535,8 @@ def _message(kind: str, fields: Mapping[str, Any], depth: int) -> SafeString:
     if isinstance(name, str) and name:
         head.append(format_html('<span class="bubble-name mono">{}</span>', as_text(name)))
     if kind == "tool" and fields.get("tool_call_id"):
-        head.append(format_html('<span class="bubble-meta mono" title="tool call id">{}</span>', as_text(str(fields["tool_call_id"])[:12])))
+        call_id = as_text(str(fields["tool_call_id"])[:12])
+        head.append(format_html('<span class="bubble-meta mono" title="tool call id">{}</span>', call_id))
     if fields.get("status") == "error":
         head.append(format_html('<span class="badge badge-failed">{}</span>', "error"))
     usage = fields.get("usage_metadata")
