@@ -139,7 +139,7 @@ REDIS_URL = env_str("REDIS_URL") or None
 EMBEDDED = REDIS_URL is None
 
 if EMBEDDED:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
     # The default polling interval of one second would make every task wait.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

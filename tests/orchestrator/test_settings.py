@@ -30,7 +30,7 @@ class SettingsTests:
         result = load(DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
         assert result.returncode == 0, result.stderr
         assert '"engine": "django.db.backends.sqlite3"' in result.stdout
-        assert '"broker": "memory://"' in result.stdout
+        assert '"broker": "memory://localhost/"' in result.stdout
         assert "InMemoryChannelLayer" in result.stdout
         assert '"embedded": true' in result.stdout
 
