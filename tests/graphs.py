@@ -86,3 +86,27 @@ guarded.add_edge(START, "work")
 guarded.add_edge("work", "act")
 guarded.add_edge("act", END)
 guarded_compiled = guarded.compile(interrupt_before=["act"])
+
+
+def ask(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    from langgraph.types import interrupt
+
+    answer = interrupt("ok?")
+    log_run(config, "ask")
+    return {"log": [f"asked: {answer}"]}
+
+
+def side(state: CounterState, config: RunnableConfig) -> dict[str, Any]:
+    log_run(config, "side")
+    return {"log": ["side"]}
+
+
+parallel = StateGraph(CounterState)
+parallel.add_node("work", work)
+parallel.add_node("ask", ask)
+parallel.add_node("side", side)
+parallel.add_edge(START, "work")
+parallel.add_edge("work", "ask")
+parallel.add_edge("work", "side")
+parallel.add_edge("ask", END)
+parallel.add_edge("side", END)

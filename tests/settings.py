@@ -28,10 +28,14 @@ import json  # noqa: E402
 import uuid  # noqa: E402
 
 # The runner tests' graphs, loaded by worker processes the way users' graphs are.
-LOOPGATE_GRAPHS = json.dumps(
-    {"graphs": {"t_counter": "tests.graphs:counter", "t_forever": "tests.graphs:forever",
-                "t_boom": "tests.graphs:boom", "t_guarded": "tests.graphs:guarded_compiled"}}
-)
+TEST_GRAPHS = {
+    "t_counter": "tests.graphs:counter",
+    "t_forever": "tests.graphs:forever",
+    "t_boom": "tests.graphs:boom",
+    "t_guarded": "tests.graphs:guarded_compiled",
+    "t_parallel": "tests.graphs:parallel",
+}
+LOOPGATE_GRAPHS = json.dumps({"graphs": TEST_GRAPHS})
 # A queue of this run's own on the shared Redis: stale messages of other runs
 # never reach this run's workers. Worker processes inherit it from the environment.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("LOOPGATE_QUEUE", f"loopgate-test-{uuid.uuid4().hex[:8]}")

@@ -158,6 +158,63 @@ class RunnerOutcomeTests:
         assert execution.state["n"] < 50
 
 
+class RunnerTraceTests:
+    def test_a_resumed_run_does_not_record_or_rerun_a_finished_parallel_task(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(graph_name="t_parallel", input={"n": 0}, user=None)
+        wait_for(status_is(execution.id, Status.INTERRUPTED, *Execution.FINISHED), timeout=60, what="the interrupt")
+        approval = Approval.objects.get(execution=execution)
+        # What the approvals app does on a decision: the answer, then queue the execution.
+        Approval.objects.filter(id=approval.id).update(status=Approval.Status.APPROVED, resume_value="yes")
+        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        advance.delay(str(execution.id))
+        wait_for(finished(execution.id), timeout=60, what="the resumed execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED, execution.error
+        assert sorted(execution.state["log"]) == sorted(["work 1", "asked: yes", "side"])
+        # LangGraph replays side's cached write on resume: it neither ran nor was recorded again.
+        thread = str(execution.id)
+        counts = runs(runlog)
+        assert sum(n for (t, node, _), n in counts.items() if t == thread and node == "side") == 1
+        assert Span.objects.filter(execution=execution, kind=Span.Kind.NODE, name="side").count() == 1
+        assert Span.objects.filter(execution=execution, kind=Span.Kind.NODE, name="ask").count() == 2  # asked, answered
+        steps = list(Step.objects.filter(execution=execution).order_by("step"))
+        assert [s.step for s in steps] == [0, 1, 2]
+        assert steps[2].update == {"ask": {"log": ["asked: yes"]}, "side": {"log": ["side"]}}
+        assert execution.step_count == 3
+
+    def test_every_step_is_announced_on_the_channel_layer_as_it_happens(self, worker) -> None:  # type: ignore[no-untyped-def]
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        from traces.live import execution_group
+
+        layer = get_channel_layer()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(services, "_queue_advance", lambda _id: None)  # queued below, once we listen
+            execution = services.execution_start(graph_name="t_counter", input={"n": 0, "target": 3}, user=None)
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(execution_group(execution.id), channel)
+        worker()
+        advance.delay(str(execution.id))
+        received = []
+
+        async def listen() -> None:
+            import asyncio
+
+            while True:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=60)
+                received.append(message)
+                if message["type"] == "trace.execution":
+                    return
+
+        async_to_sync(listen)()
+        step_ids = [m["step_id"] for m in received if m["type"] == "trace.step"]
+        assert step_ids == list(Step.objects.filter(execution=execution).order_by("step").values_list("id", flat=True))
+        assert len(step_ids) == 4  # the input and three runs of work
+        assert received[-1] == {"type": "trace.execution", "execution_id": str(execution.id), "status": "succeeded"}
+
+
 class RunnerConcurrencyTests:
     def test_two_workers_run_fifty_executions_and_no_step_runs_twice(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
         worker("w1", concurrency=2)
