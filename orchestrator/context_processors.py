@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from orchestrator import roles
+from orchestrator import llm, roles
 
 
 def loopgate(request: HttpRequest) -> dict[str, Any]:
@@ -18,4 +18,5 @@ def loopgate(request: HttpRequest) -> dict[str, Any]:
         "user_is_admin": roles.is_admin(user),
         "user_can_decide": roles.can_decide(user),
         "user_can_operate": roles.can_operate(user),
+        "llm_simulated": llm.is_simulated(),
     }

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import roles
+from orchestrator import budgets, roles
 from orchestrator.errors import InvalidState, PermissionDenied
 from orchestrator.models import Execution
 
@@ -36,6 +36,7 @@ def execution_start(
 
     Raises ``GraphNotFound`` for an unknown graph, ``GraphBroken`` for one that
     failed to load, ``PermissionDenied`` for a user who may not start executions,
+    ``DailyTokenLimitReached`` when the graph's daily token limit is used up,
     and ``ValidationError`` (naming the field) for bad input.
     """
     from orchestrator import registry
@@ -50,12 +51,10 @@ def execution_start(
         recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
     if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
         raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
-    if token_budget is None:
-        token_budget = settings.LOOPGATE_DEFAULT_TOKEN_BUDGET
-    if not isinstance(token_budget, int) or token_budget < 0:
-        raise ValidationError({"token_budget": "The token budget must be a whole number of 0 or more."})
-
     with transaction.atomic():
+        # The given budget (never above the graph's unless an admin starts it), else the graph's,
+        # else the default; raises DailyTokenLimitReached once the graph's daily limit is used.
+        token_budget = budgets.budget_for_start(graph_name=entry.name, requested=token_budget, user=user)
         execution = Execution.objects.create(
             graph_name=entry.name,
             graph_version=entry.version,

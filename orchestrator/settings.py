@@ -189,6 +189,37 @@ LOOPGATE_PRICES: dict[str, tuple[str, str]] = {
     "gpt-4o": ("2.50", "10.00"),
 }
 
+# --- Budgets, accounting and semantic routing -------------------------------------
+# Prices to add or correct, as JSON merged over the table above:
+# {"my-model": [input per million tokens, output per million tokens]}.
+_prices_json = env_str("LOOPGATE_PRICES", "") or ""
+if _prices_json:
+    import json as _json
+
+    try:
+        _prices = _json.loads(_prices_json)
+        if not isinstance(_prices, dict):
+            raise ValueError("not an object")
+        for _model, _pair in _prices.items():
+            if not (isinstance(_pair, list) and len(_pair) == 2 and all(
+                    isinstance(p, (int, float, str)) and not isinstance(p, bool) and float(p) >= 0 for p in _pair)):
+                raise ValueError(f"{_model!r} needs [input, output], two prices of 0 or more")
+            LOOPGATE_PRICES[str(_model)] = (str(_pair[0]), str(_pair[1]))
+    except ValueError as _exc:  # JSONDecodeError is a ValueError
+        raise ImproperlyConfigured(
+            f'LOOPGATE_PRICES must be JSON like {{"model": [0.15, 0.60]}} (per million tokens): {_exc}'
+        ) from None
+# Embeddings for semantic routers (orchestrator/router.py): auto (the endpoint when
+# LOOPGATE_LLM_BASE_URL is set, else a local sentence-transformers model already on
+# disk, else lexical hashing), or force endpoint, local or hashing.
+LOOPGATE_EMBEDDINGS = (env_str("LOOPGATE_EMBEDDINGS", "auto") or "auto").lower()
+if LOOPGATE_EMBEDDINGS not in ("auto", "endpoint", "local", "hashing"):
+    raise ImproperlyConfigured(
+        f"LOOPGATE_EMBEDDINGS must be auto, endpoint, local or hashing, got {LOOPGATE_EMBEDDINGS!r}"
+    )
+LOOPGATE_EMBEDDINGS_MODEL = env_str("LOOPGATE_EMBEDDINGS_MODEL", "text-embedding-3-small") or "text-embedding-3-small"
+LOOPGATE_EMBEDDINGS_LOCAL_MODEL = env_str("LOOPGATE_EMBEDDINGS_LOCAL_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-L6-v2"
+
 # --- Auth ------------------------------------------------------------------------
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

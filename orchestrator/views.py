@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.conf import settings
@@ -12,10 +13,12 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator import htmx, registry, roles, services
-from orchestrator.errors import GraphBroken, GraphNotFound, PermissionDenied
+from orchestrator import budgets as budgets_mod
+from orchestrator import htmx, registry, roles, selectors, services
+from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.types import AuthedRequest
 
 
@@ -147,6 +150,8 @@ def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
         raise Http404(exc.message) from None
     except GraphBroken as exc:
         return _render_graphs(request, name=name, start_error=exc.message, status=409)
+    except LoopgateError as exc:  # e.g. the graph's daily token limit is used up
+        return _render_graphs(request, name=name, start_error=exc.message, status=exc.status)
 
     messages.success(request, f"Started {entry.name} ({execution.short_id}).")
     url = reverse("traces:execution", args=[execution.id])
@@ -155,9 +160,166 @@ def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
     return redirect(url)
 
 
+# --- budgets (admins) ---------------------------------------------------------------------------
+
+
+class TokensField(forms.IntegerField):
+    """A token count; "50,000" and "50 000" are read as 50000, as the page shows them."""
+
+    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "class": "tokens-input"})
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str):
+            value = value.replace(",", "").replace("_", "").replace(" ", "").replace("\u202f", "")
+        return super().to_python(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_TOKENS_ERRORS = {"invalid": "Give a whole number of tokens, like 50,000.",
+                  "min_value": "Give 0 or more tokens.",
+                  "max_value": f"At most {budgets_mod.MAX_TOKEN_BUDGET:,} tokens."}
+
+
+class DefaultBudgetForm(forms.Form):
+    token_budget = TokensField(label="Default budget per execution", min_value=0,
+                               max_value=budgets_mod.MAX_TOKEN_BUDGET,
+                               error_messages={**_TOKENS_ERRORS, "required": "Give a number of tokens."})
+
+
+class GraphBudgetForm(forms.Form):
+    token_budget = TokensField(label="Budget per execution", required=False, min_value=0,
+                               max_value=budgets_mod.MAX_TOKEN_BUDGET, error_messages=_TOKENS_ERRORS)
+    daily_token_limit = TokensField(label="Daily token limit", required=False, min_value=0,
+                                    max_value=budgets_mod.MAX_TOKEN_BUDGET, error_messages=_TOKENS_ERRORS)
+
+    def __init__(self, *args: Any, graph_name: str, default_budget: int, **kwargs: Any) -> None:
+        slug = slugify(graph_name)
+        kwargs.setdefault("auto_id", f"id_budget_{slug}_%s")
+        super().__init__(*args, **kwargs)
+        self.form_id = f"graph-budget-form-{slug}"
+        for field in self.fields.values():
+            # The inputs sit in the row's cells; the form element in the last one.
+            field.widget.attrs["form"] = self.form_id
+        self.fields["token_budget"].widget.attrs["placeholder"] = f"default ({default_budget:,})"
+        self.fields["daily_token_limit"].widget.attrs["placeholder"] = "no limit"
+
+
+class RaiseBudgetForm(forms.Form):
+    token_budget = TokensField(label="New budget", min_value=1, max_value=budgets_mod.MAX_TOKEN_BUDGET,
+                               error_messages={**_TOKENS_ERRORS, "required": "Give the new budget in tokens."})
+
+
+def _graph_budget_form(row: budgets_mod.GraphBudgetRow, default_budget: int, data: Any = None) -> GraphBudgetForm:
+    initial = {"token_budget": row.budget.token_budget if row.budget else None,
+               "daily_token_limit": row.daily_token_limit}
+    return GraphBudgetForm(data, graph_name=row.name, default_budget=default_budget, initial=initial)
+
+
+def _budgets_ctx(*, default_form: DefaultBudgetForm | None = None, bound: GraphBudgetForm | None = None,
+                 bound_name: str = "") -> dict[str, Any]:
+    from orchestrator import accounting, llm
+
+    default_budget = budgets_mod.default_token_budget()
+    rows = budgets_mod.budget_overview()
+    for row in rows:
+        row.form = bound if bound is not None and row.name == bound_name else _graph_budget_form(row, default_budget)
+    return {
+        "default_form": default_form or DefaultBudgetForm(initial={"token_budget": default_budget}),
+        "default_budget": default_budget,
+        "default_stored": budgets_mod.BudgetDefault.objects.exists(),
+        "default_setting": settings.LOOPGATE_DEFAULT_TOKEN_BUDGET,
+        "rows": rows,
+        "changes": budgets_mod.budget_change_list(),
+        "usage_days": accounting.graph_usage_by_day(days=7),
+        "currency": settings.LOOPGATE_CURRENCY,
+        "model_name": llm.configured_model_name(),
+    }
+
+
 @require_GET
 @roles.admin_required
 def budgets(request: AuthedRequest) -> HttpResponse:
-    from django.conf import settings
+    return render(request, "orchestrator/budgets.html", _budgets_ctx())
 
-    return render(request, "orchestrator/budgets.html", {"default_budget": settings.LOOPGATE_DEFAULT_TOKEN_BUDGET})
+
+@require_POST
+@roles.admin_required
+def budget_default_set(request: AuthedRequest) -> HttpResponse:
+    form = DefaultBudgetForm(request.POST)
+    if form.is_valid():
+        try:
+            row = budgets_mod.budget_set_default(user=request.user, token_budget=form.cleaned_data["token_budget"])
+        except ValidationError as exc:
+            form.add_error("token_budget", exc.messages)
+        else:
+            if not htmx.is_htmx(request):
+                messages.success(request, f"The default budget is now {row.token_budget:,} tokens per execution.")
+                return redirect("budgets")
+            # Every graph without its own budget changes with the default: the whole region again.
+            ctx = _budgets_ctx()
+            ctx["default_saved"] = f"Saved: {row.token_budget:,} tokens per execution, for new executions."
+            return render(request, "orchestrator/partials/budgets_main.html", ctx)
+    return htmx.render_fragment(request, "orchestrator/budgets.html", "orchestrator/partials/budgets_main.html",
+                                _budgets_ctx(default_form=form), status=422)
+
+
+@require_POST
+@roles.admin_required
+def graph_budget_set(request: AuthedRequest, name: str) -> HttpResponse:
+    if name not in {entry.name for entry in registry.all_entries()}:
+        raise Http404(f"There is no graph named {name!r}.")
+    form = GraphBudgetForm(request.POST, graph_name=name, default_budget=budgets_mod.default_token_budget())
+    if form.is_valid():
+        try:
+            budgets_mod.graph_budget_set(user=request.user, graph_name=name, **form.cleaned_data)
+        except ValidationError as exc:
+            for key, errors in exc.message_dict.items():
+                form.add_error(key if key in form.fields else None, errors)
+        else:
+            if not htmx.is_htmx(request):
+                messages.success(request, f"Saved the budget of {name}.")
+                return redirect("budgets")
+            ctx = _budgets_ctx()
+            ctx.update(row=next(r for r in ctx["rows"] if r.name == name), saved=True, oob_changes=True)
+            return render(request, "orchestrator/partials/graph_budget_row.html", ctx)
+    ctx = _budgets_ctx(bound=form, bound_name=name)
+    ctx["row"] = next(r for r in ctx["rows"] if r.name == name)
+    return htmx.render_fragment(request, "orchestrator/budgets.html", "orchestrator/partials/graph_budget_row.html",
+                                ctx, status=422)
+
+
+@require_POST
+def execution_budget_raise(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    """Raise an over-budget execution's budget and resume it (admins; the form is on the execution page)."""
+    if not roles.is_admin(request.user):
+        raise DjangoPermissionDenied("Only admins may raise an execution's budget.")
+    execution = selectors.execution_get_for_user(user=request.user, execution_id=execution_id)
+    url = reverse("traces:execution", args=[execution.id])
+    form = RaiseBudgetForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            execution = budgets_mod.execution_budget_raise(
+                execution_id=execution.id, user=request.user, token_budget=form.cleaned_data["token_budget"]
+            )
+        except ValidationError as exc:
+            form.add_error("token_budget", exc.messages)
+        except InvalidState as exc:
+            error = exc.message
+        except PermissionDenied as exc:
+            raise DjangoPermissionDenied(exc.message) from None
+        else:
+            messages.success(request, f"Budget raised to {execution.token_budget:,} tokens; the execution resumes "
+                                      "from where it stopped.")
+            return htmx.redirect(HttpResponse(status=204), url) if htmx.is_htmx(request) else redirect(url)
+    error = error or "; ".join(m for ms in form.errors.values() for m in ms)
+    if htmx.is_htmx(request):
+        execution.refresh_from_db()
+        ctx = {"execution": execution, "raise_form": form, "raise_error": error}
+        return render(request, "orchestrator/partials/raise_budget.html", ctx, status=422 if form.errors else 409)
+    # Without JavaScript: back to the execution page, which shows the message.
+    messages.error(request, f"The budget was not raised: {error}")
+    return redirect(url)
+

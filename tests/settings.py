@@ -34,6 +34,7 @@ TEST_GRAPHS = {
     "t_boom": "tests.graphs:boom",
     "t_guarded": "tests.graphs:guarded_compiled",
     "t_parallel": "tests.graphs:parallel",
+    "t_budget_loop": "tests.budget_graphs:loop",
 }
 LOOPGATE_GRAPHS = json.dumps({"graphs": TEST_GRAPHS})
 # A queue of this run's own on the shared Redis: stale messages of other runs

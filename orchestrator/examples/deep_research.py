@@ -28,6 +28,7 @@ from langgraph.prebuilt import ToolNode
 from typing_extensions import Required, TypedDict
 
 from orchestrator.llm import get_chat_model
+from orchestrator.router import SemanticRouter
 
 DEFAULT_MAX_ITERATIONS = 3
 # Whatever the input asks for: each round is four steps (supervisor, search,
@@ -227,17 +228,47 @@ def supervisor(state: ResearchState) -> dict[str, Any]:
     return {**update, "decision": "continue", "next_query": query, "iterations": iterations + 1}
 
 
-def route_after_supervisor(state: ResearchState) -> str:
-    """Where the supervisor's decision leads: "search" for another round, "synthesizer" to finish.
+def _supervisor_answer(state: ResearchState) -> str:
+    """What the supervisor said last; before it has spoken, its recorded decision."""
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, AIMessage) and message.name == "supervisor":
+            return _text(message)
+    return state.get("decision", "")
 
-    A plain function on purpose: a semantic router (an embedding lookup or a
-    small classifier) can replace it without touching the nodes. It checks the
-    iteration guard as well as the decision, so a replacement that keeps this
-    check cannot loop past ``max_iterations``.
+
+# Where the supervisor's answer leads, by similarity to these phrases. Offline the
+# router compares words (see orchestrator.router.HashingEmbeddings), so the
+# phrases use the supervisor prompt's own words; with an embeddings endpoint
+# they are compared by meaning.
+supervisor_router = SemanticRouter(
+    "route_after_supervisor",
+    {
+        "search": [
+            "CONTINUE",
+            "Next query: research the aspect the notes do not cover yet",
+            "more research is needed before writing the report",
+        ],
+        "synthesizer": [
+            "DONE",
+            "the research notes are enough to write a good report",
+            "the notes cover the task; the synthesizer can write the report now",
+        ],
+    },
+    text=_supervisor_answer,
+)
+
+
+def route_after_supervisor(state: ResearchState) -> str:
+    """Where the supervisor's answer leads: "search" for another round, "synthesizer" to finish.
+
+    A semantic router reads the answer and picks the route whose example
+    phrases it resembles most (the decision and its scores are recorded as a
+    router span). The iteration guard comes first and does not ask it, so no
+    answer can loop past ``max_iterations``.
     """
-    if state.get("decision") == "done" or state.get("iterations", 0) > max_iterations_of(state):
+    if state.get("stopped_by") == "max_iterations" or state.get("iterations", 0) > max_iterations_of(state):
         return "synthesizer"
-    return "search"
+    return supervisor_router(state)
 
 
 def _current_round(messages: list[AnyMessage]) -> list[AnyMessage]:
