@@ -176,6 +176,7 @@ LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000,
 LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
 LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or ""  # set: spans also go to this OTLP/HTTP collector
 
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""

@@ -34,9 +34,32 @@ def _send(group: str, message: dict[str, Any]) -> None:
 
 def announce_step(execution_id: Any, step_id: int) -> None:
     _send(execution_group(execution_id), {"type": "trace.step", "execution_id": str(execution_id), "step_id": step_id})
+    # The list shows steps, tokens and the running status (the runner announces only outcomes).
+    _send(EXECUTIONS_GROUP, {"type": "trace.progress", "execution_id": str(execution_id)})
+
+
+# Statuses that end a run: its spans are complete and go to an OpenTelemetry collector, if one is set.
+RUN_ENDS = {"succeeded", "failed", "cancelled", "budget_exceeded", "interrupted"}
 
 
 def announce_execution(execution_id: Any, status: str) -> None:
     message = {"type": "trace.execution", "execution_id": str(execution_id), "status": status}
     _send(execution_group(execution_id), message)
     _send(EXECUTIONS_GROUP, message)
+    if status in RUN_ENDS:
+        _export_otel(execution_id)
+
+
+def _export_otel(execution_id: Any) -> None:
+    from django.conf import settings
+
+    if not getattr(settings, "OTEL_EXPORTER_OTLP_ENDPOINT", ""):
+        return
+    try:
+        from uuid import UUID
+
+        from traces import otel
+
+        otel.execution_export(execution_id=UUID(str(execution_id)))
+    except Exception:  # noqa: BLE001 - a collector that is down must never fail a run; the trace stays in the DB
+        logger.warning("could not export the spans of %s to OpenTelemetry", execution_id, exc_info=True)

@@ -1,22 +1,248 @@
+"""The executions list, one execution's trace, its states, forks and lineage."""
+
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator import selectors
+from orchestrator import htmx, roles, services
+from orchestrator import selectors as core
+from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, PermissionDenied
+from orchestrator.models import Execution
 from orchestrator.types import AuthedRequest
+from traces import fragments, selectors
+from traces import services as trace_services
+from traces import state as states
+from traces.forms import ExecutionFilterForm, ForkForm
+from traces.models import Step
+
+PER_PAGE = 25
+
+
+# --- the executions list ------------------------------------------------------------------------
 
 
 @require_GET
 def executions(request: AuthedRequest) -> HttpResponse:
-    page = selectors.execution_list_for_user(user=request.user)
-    return render(request, "traces/executions.html", {"executions": page})
+    form = ExecutionFilterForm(request.GET or None, graphs=selectors.execution_graph_names(user=request.user))
+    filters = form.filters() if form.is_bound else selectors.ExecutionFilters()
+    qs = selectors.execution_list_filtered(user=request.user, filters=filters)
+    page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    ctx = {"form": form, "page": page, "filters": filters, "query": query.urlencode(),
+           "has_roles": bool(roles.user_roles(request.user))}
+    return htmx.render_fragment(request, "traces/executions.html", "traces/partials/executions_results.html", ctx)
+
+
+# --- one execution ------------------------------------------------------------------------------------
+
+
+def _execution(request: AuthedRequest, execution_id: UUID) -> Execution:
+    return core.execution_get_for_user(user=request.user, execution_id=execution_id)
+
+
+def _after(request: AuthedRequest) -> int | None:
+    raw = request.GET.get("after", "")
+    return int(raw) if raw.isdigit() else None
 
 
 @require_GET
 def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
-    execution = selectors.execution_get_for_user(user=request.user, execution_id=execution_id)
-    return render(request, "traces/execution.html", {"execution": execution})
+    execution = _execution(request, execution_id)
+    node = request.GET.get("node", "")[:200]
+    after = _after(request)
+    ctx: dict[str, Any] = {"tab": "timeline", "node": node, "after": after,
+                           "page": selectors.step_page(execution=execution, after=after, node=node)}
+    ctx.update(fragments.header_context(execution=execution, user=request.user))
+    ctx.update(fragments.diagram_context(execution=execution))
+    ctx.update(fragments.now_context(execution=execution))
+    return render(request, "traces/execution.html", ctx)
+
+
+@require_GET
+def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    """More timeline rows (``after`` a row id): the next page, or the rows a reconnecting socket missed."""
+    execution = _execution(request, execution_id)
+    node = request.GET.get("node", "")[:200]
+    page = selectors.step_page(execution=execution, after=_after(request), node=node)
+    ctx = {"execution": execution, "page": page, "node": node}
+    if not htmx.is_htmx(request):
+        return redirect(f"{reverse('traces:execution', args=[execution.id])}?{request.GET.urlencode()}")
+    return render(request, "traces/partials/timeline_page.html", ctx)
+
+
+@require_GET
+def step_detail(request: AuthedRequest, execution_id: UUID, step_id: int) -> HttpResponse:
+    """One step opened: its update, its diff and its spans (a fragment for htmx, a page otherwise)."""
+    execution = _execution(request, execution_id)
+    step = selectors.step_get(execution=execution, step_id=step_id)
+    if request.GET.get("format") == "json":
+        export = selectors.execution_export_step(step=step)
+        return JsonResponse(export, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    ctx: dict[str, Any] = {"execution": execution, "step": step, "spans": selectors.step_spans(step=step), "tab": "timeline"}
+    if htmx.is_htmx(request):
+        return render(request, "traces/partials/step_detail.html", ctx)
+    ctx.update(fragments.header_context(execution=execution, user=request.user))
+    return render(request, "traces/step.html", ctx)
+
+
+@require_GET
+def execution_export(request: AuthedRequest, execution_id: UUID) -> JsonResponse:
+    execution = _execution(request, execution_id)
+    response = JsonResponse(selectors.execution_export(execution=execution),
+                            json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="loopgate-{execution.graph_name}-{execution.short_id}.json"'
+    return response
+
+
+@require_POST
+def execution_cancel(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    if not roles.can_operate(request.user):
+        raise DjangoPermissionDenied("Only operators and admins may cancel executions.")
+    execution = _execution(request, execution_id)
+    status = 200
+    try:
+        execution = services.execution_cancel(execution_id=execution.id, user=request.user)
+        note = "Cancel requested: it stops at the next step." if execution.status == Execution.Status.RUNNING \
+            else "Cancelled."
+        messages.success(request, note)
+    except InvalidState as exc:
+        messages.error(request, exc.message)
+        status = 409
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from None
+    if htmx.is_htmx(request):
+        execution.refresh_from_db()
+        ctx = fragments.header_context(execution=execution, user=request.user)
+        return render(request, "traces/partials/header.html", ctx, status=status)
+    return redirect("traces:execution", execution_id=execution.id)
+
+
+# --- time travel ------------------------------------------------------------------------------------------
+
+
+def _state_page(request: AuthedRequest, execution: Execution, *, checkpoint_id: str | None, ns: str,
+                form: ForkForm | None = None, status: int = 200) -> HttpResponse:
+    try:
+        at = states.state_at(execution=execution, checkpoint_id=checkpoint_id, checkpoint_ns=ns)
+    except ValidationError as exc:
+        raise Http404(" ".join(exc.messages)) from None
+    except (GraphNotFound, GraphBroken) as exc:
+        ctx = {"tab": "state", "graph_error": exc.message}
+        ctx.update(fragments.header_context(execution=execution, user=request.user))
+        return render(request, "traces/state.html", ctx, status=409)
+    can_operate = roles.can_operate(request.user)
+    if form is None and can_operate:
+        import json
+
+        form = ForkForm(nodes=at.nodes, initial={
+            "checkpoint": at.checkpoint_id, "ns": at.checkpoint_ns,
+            "state": json.dumps(at.values, indent=2, ensure_ascii=False),
+        })
+    steps = list(Step.objects.filter(execution=execution).order_by("id").values_list("step", "nodes", "checkpoint_id")[:2000])
+    ctx: dict[str, Any] = {"tab": "state", "at": at, "form": form, "steps": steps}
+    ctx.update(fragments.header_context(execution=execution, user=request.user))
+    return render(request, "traces/state.html", ctx, status=status)
+
+
+@require_GET
+def execution_state(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    execution = _execution(request, execution_id)
+    checkpoint_id = request.GET.get("checkpoint", "")[:64] or None
+    return _state_page(request, execution, checkpoint_id=checkpoint_id, ns=request.GET.get("ns", "")[:255])
+
+
+@require_POST
+def execution_fork(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    """Fork (with an edited state) or, with ``replay`` in the form, replay from a checkpoint."""
+    if not roles.can_operate(request.user):
+        raise DjangoPermissionDenied("Only operators and admins may fork or replay executions.")
+    execution = _execution(request, execution_id)
+    checkpoint_id = request.POST.get("checkpoint", "")[:64]
+    ns = request.POST.get("ns", "")[:255]
+    try:
+        at = states.state_at(execution=execution, checkpoint_id=checkpoint_id or None, checkpoint_ns=ns)
+    except ValidationError as exc:
+        raise Http404(" ".join(exc.messages)) from None
+    form = None
+    try:
+        if "replay" in request.POST:
+            fork = trace_services.execution_replay(execution_id=execution.id, user=request.user,
+                                                   checkpoint_id=at.checkpoint_id, checkpoint_ns=ns)
+        else:
+            form = ForkForm(request.POST, nodes=at.nodes)
+            if not form.is_valid():
+                return _state_page(request, execution, checkpoint_id=at.checkpoint_id, ns=ns, form=form, status=422)
+            fork = trace_services.execution_fork(
+                execution_id=execution.id, user=request.user, checkpoint_id=at.checkpoint_id, checkpoint_ns=ns,
+                values=form.cleaned_data["state"], as_node=form.cleaned_data["as_node"],
+            )
+    except ValidationError as exc:
+        if form is None:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(f"{reverse('traces:state', args=[execution.id])}?checkpoint={at.checkpoint_id}")
+        form.add_service_errors(exc)
+        return _state_page(request, execution, checkpoint_id=at.checkpoint_id, ns=ns, form=form, status=422)
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from None
+    except (GraphNotFound, GraphBroken) as exc:
+        messages.error(request, exc.message)
+        return redirect("traces:state", execution_id=execution.id)
+    step = at.step if at.step is not None else "?"
+    verb = "Replaying" if "replay" in request.POST else "Forked"
+    messages.success(request, f"{verb} from step {step} of {execution.short_id} as {fork.short_id}.")
+    url = reverse("traces:execution", args=[fork.id])
+    if htmx.is_htmx(request):
+        return htmx.redirect(HttpResponse(status=204), url)
+    return redirect(url)
+
+
+@require_GET
+def execution_lineage(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    execution = _execution(request, execution_id)
+    tree = selectors.execution_lineage(execution=execution)
+    members = selectors.lineage_members(tree)
+    ctx: dict[str, Any] = {"tab": "lineage", "tree": tree, "members": members}
+    ctx.update(fragments.header_context(execution=execution, user=request.user))
+    return render(request, "traces/lineage.html", ctx)
+
+
+@require_GET
+def execution_compare(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
+    """Two executions of one lineage side by side, step by step; ``with`` defaults to the parent."""
+    execution = _execution(request, execution_id)
+    other_id = request.GET.get("with") or (str(execution.parent_id) if execution.parent_id else "")
+    try:
+        other = _execution(request, UUID(other_id)) if other_id else None
+    except ValueError:
+        raise Http404("No such execution.") from None
+    ctx: dict[str, Any] = {"tab": "lineage", "other": other}
+    ctx.update(fragments.header_context(execution=execution, user=request.user))
+    if other is None:
+        ctx["problem"] = "Pick an execution to compare with: this one has no parent."
+        return render(request, "traces/compare.html", ctx)
+    if other.graph_name != execution.graph_name:
+        ctx["problem"] = "Only executions of the same graph can be compared."
+        return render(request, "traces/compare.html", ctx, status=422)
+    # Left is the older line (the parent), right the newer (the fork).
+    left, right = (other, execution) if other.created_at <= execution.created_at else (execution, other)
+    try:
+        comparison = states.executions_compare(left=left, right=right)
+    except (GraphNotFound, GraphBroken) as exc:
+        ctx["problem"] = exc.message
+        return render(request, "traces/compare.html", ctx, status=409)
+    rows = comparison.rows
+    raw = request.GET.get("row", "")
+    selected = rows[int(raw)] if raw.isdigit() and int(raw) < len(rows) else next((r for r in rows if not r.same), None)
+    ctx.update({"left": left, "right": right, "comparison": comparison, "selected": selected})
+    return render(request, "traces/compare.html", ctx)

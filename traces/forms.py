@@ -1,0 +1,77 @@
+"""Forms of the trace pages: the executions filters and the fork form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from orchestrator.models import Execution
+from traces.selectors import ExecutionFilters
+
+
+class ExecutionFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200,
+                        widget=forms.TextInput(attrs={"placeholder": "id, graph, version or user", "type": "search"}))
+    graph = forms.ChoiceField(label="Graph", required=False)
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=[("", "Any status"), *Execution.Status.choices])
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, graphs: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["graph"].choices = [("", "Any graph"), *((name, name) for name in graphs)]
+
+    def filters(self) -> ExecutionFilters:
+        """The filters that validated; a bad value is ignored (and shown as an error), never a 500."""
+        data = self.cleaned_data if self.is_valid() else {k: v for k, v in getattr(self, "cleaned_data", {}).items()}
+        return ExecutionFilters(
+            graph=data.get("graph") or "", status=data.get("status") or "", since=data.get("since"),
+            until=data.get("until"), q=data.get("q") or "",
+        )
+
+
+class ForkForm(forms.Form):
+    """Fork from a checkpoint: the state as JSON (only changed keys are written) and the node the edit is made as."""
+
+    checkpoint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    ns = forms.CharField(widget=forms.HiddenInput, required=False, max_length=255)
+    state = forms.CharField(
+        label="State (JSON)",
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "mono", "data-json": "1"}),
+        help_text="Edit any value. Only keys you change are written; keys you leave out keep their value.",
+    )
+    as_node = forms.ChoiceField(label="As node", required=False,
+                                help_text="The node the edit is recorded as; the graph goes on from its edges.")
+
+    def __init__(self, *args: Any, nodes: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["as_node"].choices = [("", "(the last node that ran)"), *((n, n) for n in nodes)]
+
+    def clean_state(self) -> dict[str, Any]:
+        text = self.cleaned_data["state"]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(value, dict):
+            raise ValidationError("The state must be a JSON object ({...}).")
+        return value
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """A service's errors on the field they name; state keys go under the state."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for key, messages in exc.message_dict.items():
+            if key in ("as_node",):
+                self.add_error("as_node", messages)
+            elif key in ("checkpoint", "checkpoint_ns"):
+                self.add_error(None, messages)
+            elif key == "state":
+                self.add_error("state", messages)
+            else:
+                self.add_error("state", [f"{key}: {message}" for message in messages])
