@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Approval(models.Model):
@@ -49,6 +52,9 @@ class Approval(models.Model):
     decision = models.JSONField(null=True, blank=True, help_text="The decisions as Loopgate received them.")
     resume_value = models.JSONField(null=True, blank=True, help_text="What the graph is resumed with.")
     comment = models.TextField(blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the escalation group was told it expired unanswered."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,6 +63,7 @@ class Approval(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["execution", "interrupt_id"], name="approval_unique_interrupt"),
         ]
+        indexes = [models.Index(fields=["status", "deadline"], name="approval_status_deadline")]
 
     def __str__(self) -> str:
         return f"approval {str(self.id)[:8]} ({self.status})"
@@ -64,3 +71,109 @@ class Approval(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+    @property
+    def short_id(self) -> str:
+        return str(self.id)[:8]
+
+    @property
+    def title(self) -> str:
+        """The action names, as the inbox shows them in bold: ``send_email`` or ``send_email + 1 more``."""
+        names = [str(a.get("name", "")) for a in self.actions or [] if isinstance(a, dict)] or [self.node or "review"]
+        return names[0] if len(names) == 1 else f"{names[0]} + {len(names) - 1} more"
+
+    @property
+    def summary(self) -> str:
+        """One line of the first action's arguments: ``to: alice@example.com, subject: Q3 report``."""
+        actions = [a for a in self.actions or [] if isinstance(a, dict)]
+        if not actions:
+            return ""
+        from approvals.payloads import ordered
+
+        args = actions[0].get("args") or {}
+        if not args:
+            return _clip(str(actions[0].get("description") or ""), 120)
+        parts = []
+        for key in ordered(args, actions[0]):  # type: ignore[arg-type]
+            value = args[key]
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            parts.append(f"{key}: {_clip(' '.join(str(text).split()), 48)}")
+        return _clip(", ".join(parts), 120)
+
+    @property
+    def urgency(self) -> str:
+        """``ok``, ``soon`` (amber) or ``late`` (red): how near the deadline is, or how long it has waited."""
+        now = timezone.now()
+        if self.deadline is not None:
+            window = (self.deadline - self.created_at).total_seconds()
+            used = (now - self.created_at).total_seconds()
+            if window <= 0 or used >= 0.9 * window:
+                return "late"
+            return "soon" if used >= 0.6 * window else "ok"
+        waited = (now - self.created_at).total_seconds()
+        return "late" if waited >= 24 * 3600 else "soon" if waited >= 2 * 3600 else "ok"
+
+    @property
+    def decision_types(self) -> list[str]:
+        """The decision type per action, as recorded (``[]`` while pending)."""
+        return [str(d.get("type", "")) for d in self.decision or [] if isinstance(d, dict)]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class AuditEntry(models.Model):
+    """One line of the audit log: who did what, when, to which approval or execution.
+
+    Written by services in the same transaction as the change it records. The
+    actor's name is kept as text too, so the log outlives deleted users.
+    """
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "decision"
+        EXPIRY = "expiry", "expired"
+        CLAIM = "claim", "claimed"
+        RELEASE = "release", "released"
+        BUDGET = "budget", "budget change"
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The username at the time; empty for Loopgate itself.")
+    approval = models.ForeignKey(Approval, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit")
+    execution = models.ForeignKey("orchestrator.Execution", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    graph_name = models.CharField(max_length=200, blank=True, db_index=True)
+    action = models.CharField(max_length=200, blank=True, help_text="What it was about: the action names.")
+    outcome = models.CharField(max_length=40, blank=True, help_text="approved, edited, rejected, expired, …")
+    detail = models.JSONField(default=dict, blank=True, help_text="The decisions, the resume value, old → new.")
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["actor_name", "created_at"], name="audit_actor_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'loopgate'} {self.kind} {self.outcome}"
+
+    @property
+    def who(self) -> str:
+        return self.actor_name or "Loopgate"
+
+    def as_row(self) -> dict[str, Any]:
+        """The CSV export's columns."""
+        return {
+            "when": self.created_at.isoformat(),
+            "who": self.who,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "action": self.action,
+            "graph": self.graph_name,
+            "execution": str(self.execution_id or ""),
+            "approval": str(self.approval_id or ""),
+            "comment": self.comment,
+            "detail": json.dumps(self.detail, ensure_ascii=False, sort_keys=True),
+        }

@@ -12,13 +12,44 @@ Decisions use Loopgate's vocabulary: approve, edit, reject, respond.
   "config": {allow_accept, allow_edit, allow_respond, allow_ignore},
   "description"}]``; resumed with a list of ``HumanResponse``.
 - Anything else (a plain value): approve, reject or respond with text.
+
+Resume values (what ``resume_value()`` returns, what the graph receives):
+
+=============  =====================================================================
+format         resume value
+=============  =====================================================================
+hitl           ``{"decisions": [d, ...]}``, one per action in order, each
+               ``{"type": "approve"}``, ``{"type": "edit", "edited_action":
+               {"name", "args"}}``, ``{"type": "reject"[, "message"]}`` or
+               ``{"type": "respond", "message"}`` (LangChain's ``HITLResponse``)
+tool_approval  one such decision dict (LangChain's per-call mode)
+agent_inbox    ``[HumanResponse, ...]``, one per action: ``{"type": "accept",
+               "args": None}``, ``{"type": "edit", "args": {"action", "args"}}``,
+               ``{"type": "response", "args": "text"}``, ``{"type": "ignore",
+               "args": None}`` (Approve, Edit, Respond, Reject)
+plain          ``{"type": "approve", "by": username}``, ``{"type": "reject",
+               "message": "…", "by": …}``, ``{"type": "respond", "message": "…",
+               "by": …}``; a reviewer's comment is added as ``"comment"``
+breakpoint     not sent to the graph: approve continues, reject cancels
+=============  =====================================================================
+
+When an approval expires unanswered (``timeout_value()``): a plain value or a
+breakpoint gets ``{"type": "timeout"}`` (graphs route on it; a breakpoint's
+execution is cancelled); the structured formats get their own refusal, so a
+graph written for them runs unchanged: every action rejected with
+``TIMEOUT_MESSAGE`` (Agent Inbox: ``ignore``), or, where the payload allows no
+refusal, a ``respond``/``response`` with that message; where it allows neither,
+``None``, and the execution is cancelled.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
+import json
 from typing import Any, TypedDict
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -27,6 +58,12 @@ ALL_DECISIONS = (APPROVE, EDIT, REJECT, RESPOND)
 
 HITL, TOOL_APPROVAL, AGENT_INBOX, PLAIN, BREAKPOINT = "hitl", "tool_approval", "agent_inbox", "plain", "breakpoint"
 
+TIMEOUT_MESSAGE = "No reviewer answered before the deadline; the action was not approved."
+MAX_MESSAGE = 10_000
+DECISION_LABELS = {APPROVE: "Approve", EDIT: "Edit", REJECT: "Reject", RESPOND: "Respond"}
+# Keys of a plain dict payload that say what it is rather than being its arguments.
+_PLAIN_META_KEYS = ("action", "name", "description", "question", "message", "deadline", "timeout_seconds")
+
 
 class Action(TypedDict, total=False):
     name: str
@@ -34,6 +71,8 @@ class Action(TypedDict, total=False):
     description: str
     allowed_decisions: list[str]
     args_schema: dict[str, Any] | None
+    # The order the graph gave the arguments in (Postgres' jsonb keeps no key order).
+    arg_names: list[str]
 
 
 def _is_hitl(value: Any) -> bool:
@@ -56,24 +95,58 @@ def _as_args(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {"value": value}
 
 
+def _resolve(node: Any, root: dict[str, Any]) -> Any:
+    """Follow a local ``{"$ref": "#/$defs/Name"}`` (Pydantic's JSON schemas use them)."""
+    seen = 0
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 20:
+        ref, seen = node["$ref"], seen + 1
+        if not ref.startswith("#/"):
+            return node
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        if target is None:
+            return node
+        node = target
+    return node
+
+
 def _tool_args_schema(response_schema: Any) -> dict[str, Any] | None:
     """Dig the edited tool's argument schema out of a per-call ``response_schema``."""
     if not isinstance(response_schema, dict):
         return None
     stack = [response_schema]
     while stack:
-        node = stack.pop()
+        node = _resolve(stack.pop(), response_schema)
         if isinstance(node, dict):
             props = node.get("properties")
             if isinstance(props, dict) and "edited_action" in props:
-                edited = props["edited_action"]
+                edited = _resolve(props["edited_action"], response_schema)
                 args = edited.get("properties", {}).get("args") if isinstance(edited, dict) else None
+                args = _resolve(args, response_schema)
                 if isinstance(args, dict):
-                    return args
-            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+                    schema = dict(args)
+                    if "$defs" in response_schema and "$defs" not in schema:
+                        schema["$defs"] = response_schema["$defs"]  # nested refs still resolve
+                    return schema if _schema_is_valid(schema) else None
+            stack.extend(v for k, v in node.items() if k != "$defs" and isinstance(v, (dict, list)))
         elif isinstance(node, list):
             stack.extend(node)
     return None
+
+
+def _schema_is_valid(schema: Any) -> bool:
+    """A broken schema in a payload must not block every edit: it is then ignored."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict):
+        return False
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return False
+    return True
 
 
 def _tool_allowed(response_schema: Any) -> list[str]:
@@ -97,6 +170,23 @@ def _tool_allowed(response_schema: Any) -> list[str]:
 
 def parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
     """Recognise the payload format and return ``(format, actions)``."""
+    fmt, actions = _parse(value, response_schema)
+    for action in actions:
+        names = list(action.get("args") or {})
+        schema = action.get("args_schema") or {}
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        action["arg_names"] = names + [key for key in props if key not in names]
+    return fmt, actions
+
+
+def ordered(keys: Any, action: Action) -> list[str]:
+    """``keys`` in the action's argument order (unknown keys last, as they come)."""
+    order = {name: i for i, name in enumerate(action.get("arg_names") or [])}
+    keys = list(keys)
+    return sorted(keys, key=lambda k: (order.get(k, len(order)), keys.index(k)))
+
+
+def _parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
     if _is_hitl(value):
         configs = [c for c in value.get("review_configs") or [] if isinstance(c, dict)]
         by_name = {c.get("action_name"): c for c in configs}
@@ -111,7 +201,7 @@ def parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
                     args=_as_args(request.get("args", {})),
                     description=str(request.get("description", "") or ""),
                     allowed_decisions=allowed or [APPROVE, REJECT],
-                    args_schema=config.get("args_schema") if isinstance(config.get("args_schema"), dict) else None,
+                    args_schema=config.get("args_schema") if _schema_is_valid(config.get("args_schema")) else None,
                 )
             )
         return HITL, actions
@@ -147,16 +237,20 @@ def parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
                 )
             )
         return AGENT_INBOX, actions
-    name = "review"
-    description = ""
+    name, description, args = "review", "", {}
     if isinstance(value, str):
         description = value
     elif isinstance(value, dict):
         name = str(value.get("action") or value.get("name") or "review")
         description = str(value.get("description") or value.get("question") or value.get("message") or "")
+        args = {k: v for k, v in value.items() if k not in _PLAIN_META_KEYS}
+        if not args and not description:
+            args = dict(value)
+    elif value is not None:
+        args = {"value": value}
     return PLAIN, [
-        Action(name=name, args=_as_args(value) if not isinstance(value, str) else {}, description=description,
-               allowed_decisions=[APPROVE, REJECT, RESPOND], args_schema=None)
+        Action(name=name, args=args, description=description, allowed_decisions=[APPROVE, REJECT, RESPOND],
+               args_schema=None)
     ]
 
 
@@ -187,3 +281,203 @@ def deadline_from(value: Any) -> datetime.datetime | None:
     if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0:
         return timezone.now() + datetime.timedelta(seconds=seconds)
     return None
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+class Decision(TypedDict, total=False):
+    """A decision in Loopgate's vocabulary, one per action: ``type`` is approve, edit,
+    reject or respond; ``args`` the edited arguments (edit); ``message`` the text
+    sent back (reject, optional; respond, required)."""
+
+    type: str
+    args: dict[str, Any]
+    message: str
+
+
+def infer_schema(args: dict[str, Any]) -> dict[str, Any]:
+    """A schema for editing arguments when the payload gives none: each key keeps
+    the JSON type of its current value (a string stays a string), and every key
+    present stays present. Loose on purpose: only what the value already shows."""
+    names = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array"}
+    properties: dict[str, Any] = {}
+    for key, value in args.items():
+        kind = next((name for typ, name in names.items() if type(value) is typ), None)
+        properties[key] = {"type": kind} if kind else {}
+    return {"type": "object", "properties": properties, "required": list(args)}
+
+
+def edit_schema(action: Action) -> tuple[dict[str, Any], bool]:
+    """``(schema, given)``: the action's own argument schema, or one inferred from its arguments."""
+    schema = action.get("args_schema")
+    if isinstance(schema, dict) and schema:
+        return schema, True
+    return infer_schema(dict(action.get("args") or {})), False
+
+
+def _error_path(error: Any) -> str:
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [key for key in error.validator_value if key not in error.instance]
+        if missing:
+            path.append(str(missing[0]))
+    return ".".join(path)
+
+
+def _error_message(error: Any) -> str:
+    if error.validator == "required":
+        return "This field is required."
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return f"Must be {'an' if str(wanted)[:1] in 'aeiou' else 'a'} {wanted}."
+    if error.validator == "enum":
+        return "Must be one of: " + ", ".join(json.dumps(v, ensure_ascii=False) for v in error.validator_value) + "."
+    if error.validator == "format":
+        return f"Not a valid {error.validator_value}."
+    return str(error.message)
+
+
+def validate_args(args: Any, schema: dict[str, Any]) -> dict[str, list[str]]:
+    """Errors of edited arguments against a JSON schema, by argument path (``"to"``,
+    ``"items.0.qty"``; ``""`` for the whole object). Empty when valid."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    if not isinstance(args, dict):
+        return {"": ["The arguments must be a JSON object ({…})."]}
+    errors: dict[str, list[str]] = {}
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    for error in sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path))):
+        errors.setdefault(_error_path(error), []).append(_error_message(error))
+    return errors
+
+
+def check_decisions(actions: list[Action], decisions: Any) -> list[Decision]:
+    """Validate decisions completely against what the payload allows and return
+    them normalised, or raise ``ValidationError`` keyed ``"<i>.type"``,
+    ``"<i>.message"``, ``"<i>.args"`` or ``"<i>.args.<path>"`` (``"__all__"`` for
+    the list itself). Nothing may reach the graph unchecked: LangGraph stores a
+    resume value before the node runs, and a malformed one cannot be taken back.
+    """
+    if not isinstance(decisions, (list, tuple)) or len(decisions) != len(actions):
+        raise ValidationError(
+            {"__all__": [f"Give one decision per action: {len(actions)} expected."]}
+        )
+    errors: dict[str, list[str]] = {}
+    out: list[Decision] = []
+    for index, (action, raw) in enumerate(zip(actions, decisions)):
+        raw = raw if isinstance(raw, dict) else {}
+        kind = raw.get("type")
+        allowed = list(action.get("allowed_decisions") or [])
+        name = action.get("name", "action")
+        if kind not in allowed:
+            words = ", ".join(DECISION_LABELS.get(d, d) for d in allowed)
+            if kind in DECISION_LABELS:
+                errors[f"{index}.type"] = [f"{DECISION_LABELS[kind]} is not allowed for {name}; choose {words}."]
+            else:
+                errors[f"{index}.type"] = [f"Choose a decision for {name}: {words}."]
+            continue
+        message = raw.get("message")
+        if message is None:
+            message = ""
+        if not isinstance(message, str):
+            errors[f"{index}.message"] = ["The message must be text."]
+            continue
+        message = message.strip()
+        if len(message) > MAX_MESSAGE:
+            errors[f"{index}.message"] = [f"Keep the message under {MAX_MESSAGE:,} characters."]
+            continue
+        decision = Decision(type=kind)
+        if kind == EDIT:
+            args = raw.get("args")
+            schema, _given = edit_schema(action)
+            arg_errors = validate_args(args, schema)
+            if arg_errors:
+                for path, messages in arg_errors.items():
+                    errors[f"{index}.args" + (f".{path}" if path else "")] = messages
+                continue
+            decision["args"] = copy.deepcopy(args)
+        elif kind == RESPOND:
+            if not message:
+                errors[f"{index}.message"] = ["Write the answer to send back to the agent."]
+                continue
+            decision["message"] = message
+        elif kind == REJECT:
+            decision["message"] = message
+        out.append(decision)
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def status_of(decisions: list[Decision]) -> str:
+    """The approval's status for a set of decisions: edited > responded > rejected > approved.
+
+    One action: its own decision. Several: the strongest change wins, so an
+    approval with one edited action reads "edited"; each action's own decision
+    stays in ``Approval.decision``.
+    """
+    kinds = {d["type"] for d in decisions}
+    for kind, status in ((EDIT, "edited"), (RESPOND, "responded"), (REJECT, "rejected")):
+        if kind in kinds:
+            return status
+    return "approved"
+
+
+def resume_value(fmt: str, actions: list[Action], decisions: list[Decision], *, by: str = "",
+                 comment: str = "") -> Any:
+    """The value the graph is resumed with, in the shape its format expects (see the module docstring)."""
+    if fmt == HITL:
+        return {"decisions": [_langchain_decision(a, d) for a, d in zip(actions, decisions)]}
+    if fmt == TOOL_APPROVAL:
+        return _langchain_decision(actions[0], decisions[0])
+    if fmt == AGENT_INBOX:
+        return [_human_response(a, d) for a, d in zip(actions, decisions)]
+    decision = decisions[0]
+    value: dict[str, Any] = {"type": decision["type"]}
+    if decision["type"] == EDIT:
+        value["args"] = decision["args"]
+    if decision["type"] in (REJECT, RESPOND):
+        value["message"] = decision.get("message", "")
+    if by:
+        value["by"] = by
+    if comment:
+        value["comment"] = comment
+    return value
+
+
+def _langchain_decision(action: Action, decision: Decision) -> dict[str, Any]:
+    kind = decision["type"]
+    if kind == EDIT:
+        return {"type": "edit", "edited_action": {"name": action["name"], "args": decision["args"]}}
+    if kind == RESPOND:
+        return {"type": "respond", "message": decision["message"]}
+    if kind == REJECT:
+        return {"type": "reject", "message": decision["message"]} if decision.get("message") else {"type": "reject"}
+    return {"type": "approve"}
+
+
+def _human_response(action: Action, decision: Decision) -> dict[str, Any]:
+    kind = decision["type"]
+    if kind == EDIT:
+        return {"type": "edit", "args": {"action": action["name"], "args": decision["args"]}}
+    if kind == RESPOND:
+        return {"type": "response", "args": decision["message"]}
+    if kind == REJECT:
+        return {"type": "ignore", "args": None}
+    return {"type": "accept", "args": None}
+
+
+def timeout_value(fmt: str, actions: list[Action]) -> Any:
+    """What an expired approval resumes the graph with (see the module docstring); None: cancel instead."""
+    if fmt in (PLAIN, BREAKPOINT):
+        return {"type": "timeout"}
+    allowed = [set(a.get("allowed_decisions") or []) for a in actions]
+    if all(REJECT in a for a in allowed):
+        decisions = [Decision(type=REJECT, message=TIMEOUT_MESSAGE) for _ in actions]
+    elif all(RESPOND in a for a in allowed):
+        decisions = [Decision(type=RESPOND, message=TIMEOUT_MESSAGE) for _ in actions]
+    else:
+        return None
+    return resume_value(fmt, actions, decisions)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from approvals import consumers
+
+websocket_urlpatterns: list = [
+    path("ws/approvals/", consumers.ApprovalsConsumer.as_asgi()),
+]

@@ -24,3 +24,9 @@ def schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         float(settings.LOOPGATE_RECONCILE_SECONDS), sender.signature("orchestrator.tasks.reconcile"),
         name="reconcile executions",
     )
+    # Overdue approvals expire: the graph is answered with a timeout and the
+    # escalation group is told (approvals/services.py approvals_expire_overdue).
+    sender.add_periodic_task(
+        float(settings.LOOPGATE_APPROVAL_EXPIRY_SECONDS), sender.signature("approvals.tasks.expire_overdue"),
+        name="expire overdue approvals",
+    )

@@ -52,3 +52,28 @@ class BudgetExceeded(LoopgateError):
 class PermissionDenied(LoopgateError):
     code = "permission_denied"
     status = 403
+
+
+class AlreadyDecided(LoopgateError):
+    """The approval is no longer pending: someone decided first (or it expired).
+
+    ``.approval`` is the approval as it now stands, so the loser can be told who
+    decided, when and what.
+    """
+
+    code = "already_decided"
+    status = 409
+
+    def __init__(self, approval: Any, message: str | None = None) -> None:
+        who = getattr(getattr(approval, "decided_by", None), "username", "") or "nobody"
+        status = getattr(approval, "status", "")
+        super().__init__(
+            message or f"This approval was already {status} by {who}.",
+            extra={
+                "approval_id": str(getattr(approval, "id", "")),
+                "status": status,
+                "decided_by": who,
+                "decided_at": approval.decided_at.isoformat() if getattr(approval, "decided_at", None) else None,
+            },
+        )
+        self.approval = approval

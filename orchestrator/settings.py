@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "orchestrator.context_processors.loopgate",
+                "approvals.context_processors.nav",
             ],
         },
     },
@@ -177,6 +178,38 @@ LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
 LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or ""  # set: spans also go to this OTLP/HTTP collector
+
+# --- Approvals: notifications, escalation, deadlines, four eyes ------------------------
+# Email goes through Django's backend: the console by default; set EMAIL_BACKEND
+# to django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc. for real mail.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "loopgate@localhost") or "loopgate@localhost"
+# The address links in emails and webhooks start with (no trailing slash).
+LOOPGATE_SITE_URL = (env_str("LOOPGATE_SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# Outgoing webhook for new and escalated approvals: JSON, signed with HMAC-SHA256
+# of the body in the X-Loopgate-Signature header; retried with backoff.
+LOOPGATE_WEBHOOK_URL = env_str("LOOPGATE_WEBHOOK_URL", "") or ""
+LOOPGATE_WEBHOOK_SECRET = env_str("LOOPGATE_WEBHOOK_SECRET", "") or ""
+if LOOPGATE_WEBHOOK_URL and not LOOPGATE_WEBHOOK_SECRET and not DEBUG:
+    raise ImproperlyConfigured("LOOPGATE_WEBHOOK_SECRET must be set when LOOPGATE_WEBHOOK_URL is (DEBUG off).")
+# Who hears about approvals that expired unanswered: the members of this group.
+LOOPGATE_ESCALATION_GROUP = env_str("LOOPGATE_ESCALATION_GROUP", "admins") or "admins"
+# How often the periodic task expires overdue approvals.
+LOOPGATE_APPROVAL_EXPIRY_SECONDS = env_int("LOOPGATE_APPROVAL_EXPIRY_SECONDS", 30, minimum=1)
+# Per-graph deadline for approvals whose interrupt names none: "finops=7200,*=86400" ("*" for any graph).
+LOOPGATE_APPROVAL_TIMEOUTS: dict[str, int] = {}
+for _item in env_list("LOOPGATE_APPROVAL_TIMEOUTS", []):
+    _name, _, _seconds = _item.partition("=")
+    if not _seconds.strip().isdigit() or int(_seconds) <= 0:
+        raise ImproperlyConfigured(f"LOOPGATE_APPROVAL_TIMEOUTS entries are graph=seconds, got {_item!r}")
+    LOOPGATE_APPROVAL_TIMEOUTS[_name.strip()] = int(_seconds)
+# Graphs whose approvals the user who started the execution may not decide ("*" for all).
+LOOPGATE_FOUR_EYES_GRAPHS = env_list("LOOPGATE_FOUR_EYES_GRAPHS", [])
 
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""

@@ -1,0 +1,101 @@
+"""Live approvals over a WebSocket (``/ws/approvals/``, group ``approvals.inbox``).
+
+Every page's top bar connects to keep the pending count fresh and to announce
+new approvals to screen readers; the inbox connects with ``?rows=1`` and also
+gets new rows (slid in at the top) and rows that left (with who decided).
+
+On each ``approvals.changed`` message the consumer re-reads the pending
+approvals through the selectors, as the connected user, compares them with what
+it last sent and renders only the difference (the htmx ws extension swaps it in
+by id). Nothing in the message itself reaches the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from approvals import selectors
+from approvals.live import INBOX_GROUP
+from approvals.models import Approval
+from orchestrator import roles
+
+
+class ApprovalsConsumer(AsyncWebsocketConsumer):
+    joined = False
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if not await database_sync_to_async(self._allowed)():
+            await self.close(code=4403)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.rows = query.get("rows", [""])[0] == "1"
+        self.graph = query.get("graph", [""])[0]
+        self.mine = query.get("mine", [""])[0] == "1"
+        self.known: set[str] | None = None
+        await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
+        self.joined = True
+        await self.accept()
+        # The page was rendered a moment ago; anything that changed since is sent now.
+        await self.send_update(announce=False)
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            await self.channel_layer.group_discard(INBOX_GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page sends nothing that matters; it only listens."""
+
+    async def approvals_changed(self, event: dict[str, Any]) -> None:
+        await self.send_update(announce=True)
+
+    async def send_update(self, *, announce: bool) -> None:
+        # One message per kind of fragment: table rows must not share a message
+        # with other elements (an HTML parser drops rows outside a table).
+        for html in await database_sync_to_async(self._render)(announce):
+            if html.strip():
+                await self.send(text_data=html)
+
+    # -- sync, in a thread with database access ------------------------------------------------------
+
+    def _allowed(self) -> bool:
+        return selectors.approvals_visible_to(user=self.user)
+
+    def _render(self, announce: bool) -> list[str]:
+        user = self.user
+        pending = list(selectors.approval_list_pending(user=user))
+        count = len(pending)
+        shown = pending
+        if self.graph or self.mine:
+            shown = list(selectors.approval_list_pending(user=user, graph=self.graph, mine=self.mine))
+        current = {str(a.id) for a in shown}
+        if self.known is None:
+            # First look: the page shows what was pending when it rendered; take
+            # that as known, so only later arrivals slide in.
+            self.known = current
+            arrived: list[Approval] = []
+            left: list[Approval] = []
+        else:
+            arrived = [a for a in shown if str(a.id) not in self.known]
+            left_ids = self.known - current
+            left = list(selectors.approval_list_for_user(user=user).filter(id__in=left_ids)) if left_ids else []
+            self.known = current
+        ctx = {
+            "count": count,
+            "arrived": arrived,
+            "left": left,
+            "announce": announce and bool(arrived),
+            "user": user,
+            "can_decide": roles.can_decide(user),
+        }
+        out = [render_to_string("approvals/partials/live_count.html", ctx)]
+        if self.rows and arrived:
+            out.append(render_to_string("approvals/partials/live_arrived.html", ctx))
+        if self.rows and left:
+            out.append(render_to_string("approvals/partials/live_left.html", ctx))
+        return out

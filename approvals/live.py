@@ -1,0 +1,33 @@
+"""Announcements of the approvals app on the channel layer. Sync code (the runner,
+services) announces only through here.
+
+The message carries no HTML and no ids: each connected inbox re-reads the
+pending approvals through a selector, works out what arrived and what left since
+it last looked, and renders that itself (approvals/consumers.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+INBOX_GROUP = "approvals.inbox"
+
+
+def announce_approvals_changed() -> None:
+    """Approvals were created, decided, claimed or expired: every open page updates.
+
+    Called after commit. A lost announcement costs a live update, never data:
+    pages re-read the database, so failures are logged, not raised.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(INBOX_GROUP, {"type": "approvals.changed"})
+    except Exception:  # noqa: BLE001 - see the docstring
+        logger.warning("could not announce an approvals change", exc_info=True)

@@ -1,0 +1,187 @@
+"""Telling people about approvals: email (Django's backend) and an outgoing webhook.
+
+- New approvals: an email to every reviewer and admin with an address, and one
+  webhook call per approval (event ``approval.created``).
+- Expired ones: an email to the members of ``LOOPGATE_ESCALATION_GROUP`` and a
+  webhook call (event ``approval.escalated``).
+
+Links lead to the approval page (``LOOPGATE_SITE_URL`` + its path); a visitor
+who is not logged in is sent to the login page and back.
+
+The webhook POSTs JSON to ``LOOPGATE_WEBHOOK_URL``::
+
+    {"event": "approval.created", "approval": {"id", "url", "graph", "action",
+     "summary", "description", "status", "deadline", "created_at", "execution_id"}}
+
+with ``X-Loopgate-Event`` and ``X-Loopgate-Signature: sha256=<hex>``, the
+HMAC-SHA256 of the exact body bytes under ``LOOPGATE_WEBHOOK_SECRET``. A
+receiver recomputes it over the raw body and compares in constant time.
+Delivery is a Celery task retried with exponential backoff on network errors,
+5xx and 429; other 4xx answers are permanent and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import send_mail
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from approvals.models import Approval
+from orchestrator import roles
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Loopgate-Signature"
+EVENT_HEADER = "X-Loopgate-Event"
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+class WebhookError(Exception):
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def approval_url(approval: Approval) -> str:
+    return f"{settings.LOOPGATE_SITE_URL}{reverse('approvals:detail', args=[approval.id])}"
+
+
+def _emails(q: Q) -> list[str]:
+    users = User.objects.filter(q, is_active=True).exclude(email="").distinct()
+    return sorted({u.email for u in users})
+
+
+def reviewer_emails() -> list[str]:
+    return _emails(Q(groups__name__in=[roles.REVIEWERS, roles.ADMINS]))
+
+
+def escalation_emails() -> list[str]:
+    return _emails(Q(groups__name=settings.LOOPGATE_ESCALATION_GROUP))
+
+
+def _approvals(ids: list[Any]) -> list[Approval]:
+    return list(Approval.objects.filter(id__in=ids).select_related("execution").order_by("created_at"))
+
+
+def notify_created(approval_ids: list[Any]) -> int:
+    """Email reviewers about new, still pending approvals and queue their webhooks. Returns the emails sent."""
+    approvals = [a for a in _approvals(approval_ids) if a.is_pending]
+    if not approvals:
+        return 0
+    for approval in approvals:
+        queue_webhook("approval.created", approval)
+    recipients = reviewer_emails()
+    if not recipients:
+        return 0
+    first = approvals[0]
+    subject = (
+        f"Approval waiting: {first.title} ({first.execution.graph_name})"
+        if len(approvals) == 1
+        else f"{len(approvals)} approvals waiting: {first.title}, …"
+    )
+    body = render_to_string("approvals/email/created.txt", {"approvals": _with_urls(approvals)})
+    return send_mail(_one_line(subject), body, None, recipients)
+
+
+def notify_escalated(approval_ids: list[Any]) -> int:
+    """Email the escalation group about approvals that expired unanswered and queue their webhooks."""
+    approvals = [a for a in _approvals(approval_ids) if a.status == Approval.Status.EXPIRED]
+    if not approvals:
+        return 0
+    for approval in approvals:
+        queue_webhook("approval.escalated", approval)
+    recipients = escalation_emails()
+    if not recipients:
+        logger.warning("no one in group %r to escalate approvals %s to", settings.LOOPGATE_ESCALATION_GROUP,
+                       approval_ids)
+        return 0
+    first = approvals[0]
+    subject = f"Expired unanswered: {first.title} ({first.execution.graph_name})"
+    if len(approvals) > 1:
+        subject = f"{len(approvals)} approvals expired unanswered"
+    body = render_to_string("approvals/email/escalated.txt", {"approvals": _with_urls(approvals)})
+    return send_mail(_one_line(subject), body, None, recipients)
+
+
+def _with_urls(approvals: list[Approval]) -> list[Approval]:
+    for approval in approvals:
+        approval.url = approval_url(approval)  # type: ignore[attr-defined]
+    return approvals
+
+
+def _one_line(text: str) -> str:
+    """Subjects come partly from graph payloads: no header injection by newline."""
+    return " ".join(text.split())[:200]
+
+
+# --- the webhook -----------------------------------------------------------------------------
+
+
+def webhook_body(event: str, approval: Approval) -> str:
+    action = approval.actions[0] if approval.actions else {}
+    data = {
+        "event": event,
+        "approval": {
+            "id": str(approval.id),
+            "url": approval_url(approval),
+            "graph": approval.execution.graph_name,
+            "action": approval.title,
+            "summary": approval.summary,
+            "description": str(action.get("description", "")),
+            "status": approval.status,
+            "deadline": approval.deadline.isoformat() if approval.deadline else None,
+            "created_at": approval.created_at.isoformat(),
+            "execution_id": str(approval.execution_id),
+        },
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def queue_webhook(event: str, approval: Approval) -> None:
+    if not settings.LOOPGATE_WEBHOOK_URL:
+        return
+    from approvals.tasks import deliver_webhook
+
+    deliver_webhook.delay(event, webhook_body(event, approval))
+
+
+def webhook_post(event: str, body: str) -> int:
+    """POST one signed webhook; raises ``WebhookError`` (``permanent`` or not) on failure."""
+    url = settings.LOOPGATE_WEBHOOK_URL
+    if not url:
+        return 0
+    data = body.encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("User-Agent", "Loopgate")
+    request.add_header(EVENT_HEADER, event)
+    if settings.LOOPGATE_WEBHOOK_SECRET:
+        request.add_header(SIGNATURE_HEADER, sign(data, settings.LOOPGATE_WEBHOOK_SECRET))
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-set URL
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
+        raise WebhookError(f"{url} answered {exc.code}", permanent=permanent) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise WebhookError(f"{url} unreachable: {exc}", permanent=False) from None
+
+
+def parse_ids(ids: list[str]) -> list[UUID]:
+    return [UUID(str(i)) for i in ids]

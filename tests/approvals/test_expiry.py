@@ -1,0 +1,93 @@
+"""Deadlines: overdue approvals expire, the graph gets a timeout answer, the escalation group hears of it."""
+
+from __future__ import annotations
+
+import datetime
+from unittest import mock
+
+from django.core import mail
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from approvals import services
+from approvals.models import Approval, AuditEntry
+from orchestrator.models import Execution
+from tests.approvals.factories import HITL_VALUE, make_approval, make_execution
+from tests.factories import make_role_users, make_user
+
+LATER = datetime.timedelta(minutes=5)
+
+
+@override_settings(LOOPGATE_SITE_URL="https://loopgate.example.com", LOOPGATE_WEBHOOK_URL="")
+class ExpiryTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.users = make_role_users()
+        cls.manager = make_user("dana", "escalations")
+
+    def setUp(self) -> None:
+        patcher = mock.patch("orchestrator.tasks.advance.delay")
+        self.advance = patcher.start()
+        self.addCleanup(patcher.stop)
+        patcher = mock.patch("approvals.tasks.notify_created.delay")
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def expire(self, now: datetime.datetime) -> int:
+        with self.captureOnCommitCallbacks(execute=True):
+            return services.approvals_expire_overdue(now=now)
+
+    @override_settings(LOOPGATE_ESCALATION_GROUP="escalations")
+    def test_an_overdue_question_times_out_resumes_the_graph_and_tells_the_escalation_group(self) -> None:
+        approval = make_approval(value={"action": "shutdown_cluster", "cluster": "dev-2", "timeout_seconds": 60})
+        make_approval(value={"question": "later?", "timeout_seconds": 3600})
+        assert self.expire(timezone.now()) == 0
+        assert self.expire(timezone.now() + LATER) == 1
+        approval.refresh_from_db()
+        assert approval.status == Approval.Status.EXPIRED
+        assert approval.resume_value == {"type": "timeout"}
+        assert approval.escalated_at is not None and approval.decided_by is None
+        assert Execution.objects.get(id=approval.execution_id).status == Execution.Status.QUEUED
+        self.advance.assert_called_once_with(str(approval.execution_id))
+        assert AuditEntry.objects.get().outcome == "expired"
+        [email] = mail.outbox
+        assert email.to == ["dana@example.com"]
+        assert email.subject == "Expired unanswered: shutdown_cluster (t_mail)"
+        assert f"https://loopgate.example.com/approvals/{approval.id}/" in email.body
+        assert services.approval_resume_map(execution_id=approval.execution_id,
+                                            interrupt_ids=[approval.interrupt_id]) == {
+            approval.interrupt_id: {"type": "timeout"}}
+
+    def test_a_langchain_request_times_out_as_a_rejection_the_middleware_understands(self) -> None:
+        approval = make_approval(value={**HITL_VALUE, "deadline": "2020-01-01T00:00:00Z"})
+        self.expire(timezone.now())
+        approval.refresh_from_db()
+        assert approval.resume_value["decisions"][0]["type"] == "reject"
+        assert [e.to for e in mail.outbox] == [["alice@example.com"]]  # the default escalation group: admins
+
+    def test_a_payload_that_allows_no_refusal_cancels_its_execution_instead(self) -> None:
+        execution = make_execution()
+        approval = make_approval(execution=execution, value={
+            **HITL_VALUE, "review_configs": [{"action_name": "send_email", "allowed_decisions": ["approve"]}],
+            "timeout_seconds": 1})
+        sibling = make_approval(execution=execution, value="ok?")
+        self.expire(timezone.now() + LATER)
+        execution.refresh_from_db()
+        assert execution.status == Execution.Status.CANCELLED
+        assert "expired unanswered" in execution.error["reason"]
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.EXPIRED
+        assert Approval.objects.get(id=sibling.id).status == Approval.Status.CANCELLED
+        self.advance.assert_not_called()
+
+    def test_a_decided_approval_never_expires(self) -> None:
+        approval = make_approval(value={"question": "ok?", "timeout_seconds": 1})
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=approval.id, user=self.users["reviewer"],
+                                     decisions=[{"type": "approve"}])
+        assert self.expire(timezone.now() + LATER) == 0
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.APPROVED
+
+    def test_pending_approvals_of_ended_executions_are_cancelled(self) -> None:
+        approval = make_approval(value="ok?", status=Execution.Status.CANCELLED)
+        self.expire(timezone.now())
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.CANCELLED

@@ -1,0 +1,331 @@
+"""The inbox, one approval and the audit log through the test client, for every role."""
+
+from __future__ import annotations
+
+import csv
+import io
+from unittest import mock
+
+from django.test import TestCase
+from django.urls import reverse
+
+from approvals import services
+from approvals.models import Approval, AuditEntry
+from orchestrator.models import Execution
+from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
+from tests.factories import make_role_users
+
+HOSTILE = '<script>alert("x")</script>'
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+class ApprovalViewTestCase(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.users = make_role_users()
+
+    def setUp(self) -> None:
+        for target in ("orchestrator.tasks.advance.delay", "approvals.tasks.notify_created.delay"):
+            patcher = mock.patch(target)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    def login(self, role: str) -> None:
+        self.client.force_login(self.users[role])
+
+    def post_decision(self, approval: Approval, data: dict, **extra: str):  # type: ignore[no-untyped-def]
+        with self.captureOnCommitCallbacks(execute=True):
+            return self.client.post(reverse("approvals:decide", args=[approval.id]), data, **extra)
+
+
+class InboxViewTests(ApprovalViewTestCase):
+    def test_a_reviewer_sees_pending_approvals_newest_first_with_a_summary_and_bulk_buttons(self) -> None:
+        older = make_approval(value="first?")
+        newer = make_approval()
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:inbox"))
+        assert response.status_code == 200
+        assert [a.id for a in response.context["approvals"]] == [newer.id, older.id]
+        self.assertContains(response, f'id="approval-{newer.id}"')
+        self.assertContains(response, "to: alice@example.com, subject: Q3 report, body: Numbers attached.")
+        self.assertContains(response, "waiting &lt;1 min")
+        self.assertContains(response, "Approve selected")
+        self.assertContains(response, f'name="ids" value="{newer.id}"')
+        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1"')
+        assert response.context["nav_pending_count"] == 2
+
+    def test_an_operator_sees_the_list_but_no_buttons(self) -> None:
+        approval = make_approval()
+        self.login("operator")
+        response = self.client.get(reverse("approvals:inbox"))
+        self.assertContains(response, f'id="approval-{approval.id}"')
+        self.assertNotContains(response, "Approve selected")
+        self.assertNotContains(response, 'name="ids"')
+        self.assertNotContains(response, ">Claim<")
+        self.assertContains(response, "deciding them needs the reviewer or admin role")
+
+    def test_filters_by_graph_and_by_claim(self) -> None:
+        mail = make_approval()
+        other = make_approval(value="ok?", graph_name="finops")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_claim(approval_id=other.id, user=self.users["reviewer"])
+        self.login("reviewer")
+        by_graph = self.client.get(reverse("approvals:inbox"), {"graph": "t_mail"})
+        assert [a.id for a in by_graph.context["approvals"]] == [mail.id]
+        mine = self.client.get(reverse("approvals:inbox"), {"mine": "on"})
+        assert [a.id for a in mine.context["approvals"]] == [other.id]
+        self.assertContains(mine, 'ws-connect="/ws/approvals/?rows=1&amp;mine=1"')
+        old = self.client.get(reverse("approvals:inbox"), {"age": "1h"})
+        assert list(old.context["approvals"]) == []
+        self.assertContains(old, "No approvals match these filters.")
+
+    def test_the_empty_inbox_says_what_to_do_next(self) -> None:
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:inbox"))
+        self.assertContains(response, "No approvals are waiting.")
+        self.assertContains(response, reverse("graphs"))
+
+    def test_approvals_of_ended_executions_are_not_listed_and_decided_ones_show_in_the_history(self) -> None:
+        gone = make_approval(value="ok?", status=Execution.Status.CANCELLED)
+        done = make_approval(value="ok?")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=done.id, user=self.users["admin"], decisions=[{"type": "approve"}])
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:inbox"))
+        assert list(response.context["approvals"]) == []
+        assert gone.id not in [a.id for a in response.context["approvals"]]
+        assert [a.id for a in response.context["history"]] == [done.id]
+        self.assertContains(response, "Recently decided")
+
+    def test_bulk_approve_decides_the_selected_and_reports_who_decided_the_rest(self) -> None:
+        first, second = make_approval(value="a?"), make_approval(value="b?")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=second.id, user=self.users["admin"],
+                                     decisions=[{"type": "reject"}])
+        self.login("reviewer")
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("approvals:bulk_decide"),
+                                        {"ids": [first.id, second.id], "decision": "approve"}, follow=True)
+        assert Approval.objects.get(id=first.id).status == Approval.Status.APPROVED
+        assert Approval.objects.get(id=second.id).status == Approval.Status.REJECTED
+        self.assertContains(response, "Approved 1: review.")
+        self.assertContains(response, "review was already rejected by alice.")
+
+    def test_bulk_decisions_over_htmx_return_the_inbox_body(self) -> None:
+        approval = make_approval(value="a?")
+        self.login("reviewer")
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("approvals:bulk_decide"),
+                                        {"ids": [approval.id], "decision": "reject"}, **HTMX)
+        self.assertTemplateUsed(response, "approvals/partials/inbox_body.html")
+        self.assertContains(response, "Rejected 1: review.")
+        self.assertContains(response, 'id="inbox-body"')
+
+    def test_a_forged_bulk_post_by_an_operator_is_forbidden(self) -> None:
+        approval = make_approval(value="a?")
+        self.login("operator")
+        response = self.client.post(reverse("approvals:bulk_decide"), {"ids": [approval.id], "decision": "approve"})
+        assert response.status_code == 403
+        assert Approval.objects.get(id=approval.id).is_pending
+
+    def test_claiming_from_the_inbox_shows_the_claimer_on_the_row(self) -> None:
+        approval = make_approval()
+        self.login("reviewer")
+        response = self.client.post(reverse("approvals:claim", args=[approval.id]), {"filters": "graph=t_mail"})
+        assert response["Location"] == reverse("approvals:inbox") + "?graph=t_mail"
+        response = self.client.post(reverse("approvals:release", args=[approval.id]), **HTMX)
+        self.assertContains(response, f'id="approval-{approval.id}"')
+        self.assertContains(response, ">Claim</button>")
+
+
+class DetailViewTests(ApprovalViewTestCase):
+    def test_the_page_shows_each_action_its_arguments_the_buttons_allowed_and_the_context(self) -> None:
+        from traces.models import Step
+        from django.utils import timezone
+
+        state = {"messages": [{"type": "human", "content": "Mail the Q3 numbers to Alice"},
+                              {"type": "ai", "content": "", "tool_calls": [
+                                  {"name": "send_email", "args": {"to": "alice@example.com"}, "id": "c1"}]}]}
+        execution = make_execution(state=state)
+        approval = make_approval(execution=execution)
+        Step.objects.create(execution=execution, step=1, nodes=["model"], checkpoint_id="cp-1",
+                            diff=[{"op": "add", "path": "messages[1]", "after": "…"}],
+                            started_at=timezone.now(), finished_at=timezone.now())
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        assert response.status_code == 200
+        self.assertContains(response, "What the agent wants to do")
+        self.assertContains(response, '<th scope="row" class="mono">to</th>', html=False)
+        for label in ("Approve", "Edit…", "Respond", "Reject"):
+            self.assertContains(response, f">{label}</")
+        self.assertContains(response, 'name="d-0-arg-to"')
+        self.assertContains(response, "Mail the Q3 numbers to Alice")
+        self.assertContains(response, "messages[1]")
+        self.assertContains(response, reverse("traces:execution", args=[execution.id]))
+        self.assertContains(response, "1,234 / 10,000")
+
+    def test_only_the_decisions_the_payload_allows_are_offered(self) -> None:
+        approval = make_approval(value={**HITL_VALUE, "review_configs": [
+            {"action_name": "send_email", "allowed_decisions": ["approve", "reject"]}]})
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        self.assertContains(response, 'value="approve"')
+        self.assertContains(response, 'value="reject"')
+        self.assertNotContains(response, 'value="respond"')
+        self.assertNotContains(response, "Edit the arguments")
+
+    def test_an_operator_sees_the_approval_without_any_buttons_and_a_forged_post_is_forbidden(self) -> None:
+        approval = make_approval()
+        self.login("operator")
+        response = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        assert response.status_code == 200
+        self.assertNotContains(response, 'class="decision-buttons"')
+        self.assertNotContains(response, 'name="d-0-type"')
+        self.assertNotContains(response, ">Claim<")
+        self.assertContains(response, "deciding them needs the reviewer or admin role")
+        for name in ("decide", "claim", "release"):
+            response = self.client.post(reverse(f"approvals:{name}", args=[approval.id]), {"d-0-type": "approve"})
+            assert response.status_code == 403, name
+        assert Approval.objects.get(id=approval.id).is_pending
+
+    def test_users_without_a_role_get_not_found(self) -> None:
+        approval = make_approval()
+        self.login("outsider")
+        assert self.client.get(reverse("approvals:detail", args=[approval.id])).status_code == 404
+
+    def test_approving_over_htmx_returns_the_outcome_and_the_next_approval(self) -> None:
+        approval = make_approval()
+        waiting = make_approval(value="next one?")
+        self.login("reviewer")
+        response = self.post_decision(approval, {"d-0-type": "approve", "comment": "fine"}, **HTMX)
+        assert response.status_code == 200
+        self.assertTemplateUsed(response, "approvals/partials/decision.html")
+        self.assertContains(response, "Approved by you")
+        self.assertContains(response, "resumed")
+        self.assertContains(response, reverse("approvals:detail", args=[waiting.id]))
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.APPROVED
+
+    def test_without_javascript_a_decision_redirects_back_to_the_page(self) -> None:
+        approval = make_approval(value="ok?")
+        self.login("reviewer")
+        response = self.post_decision(approval, {"d-0-type": "reject", "comment": "not now"})
+        assert response.status_code == 302
+        page = self.client.get(response["Location"])
+        self.assertContains(page, "Rejected by you")
+        self.assertContains(page, "“not now”")
+        assert Approval.objects.get(id=approval.id).resume_value == {
+            "type": "reject", "message": "not now", "by": "rita", "comment": "not now"}
+
+    def test_an_edit_from_the_typed_form_sends_the_new_arguments(self) -> None:
+        approval = make_approval()
+        self.login("reviewer")
+        response = self.post_decision(approval, {
+            "d-0-type": "edit", "d-0-arg-to": "bob@example.com", "d-0-arg-subject": "Q3 report",
+            "d-0-arg-body": "Numbers attached.\nBest, Rita"}, **HTMX)
+        self.assertContains(response, "Edited by you")
+        self.assertContains(response, "bob@example.com")
+        assert Approval.objects.get(id=approval.id).resume_value == {"decisions": [{"type": "edit", "edited_action": {
+            "name": "send_email",
+            "args": {"to": "bob@example.com", "subject": "Q3 report", "body": "Numbers attached.\nBest, Rita"}}}]}
+
+    def test_bad_edits_come_back_with_the_message_next_to_the_field_and_nothing_saved(self) -> None:
+        value = {**HITL_VALUE, "review_configs": [{**HITL_VALUE["review_configs"][0], "args_schema": EMAIL_SCHEMA}]}
+        approval = make_approval(value=value)
+        self.login("reviewer")
+        response = self.post_decision(approval, {
+            "d-0-type": "edit", "d-0-arg-to": "nobody", "d-0-arg-subject": "", "d-0-arg-body": "b",
+            "d-0-arg-copies": "many"}, **HTMX)
+        assert response.status_code == 422
+        form = response.context["form"]
+        assert form.errors["d-0-arg-subject"] == ["This field is required."]
+        assert form.errors["d-0-arg-copies"] == ["Enter a whole number."]
+        self.assertContains(response, "Enter a whole number.", status_code=422)
+        self.assertContains(response, '<details class="edit-panel" id="edit-0" open>', status_code=422)
+        # Valid types, but the schema refuses the address: the service's message, by the field.
+        response = self.post_decision(approval, {
+            "d-0-type": "edit", "d-0-arg-to": "nobody", "d-0-arg-subject": "s", "d-0-arg-body": "b"}, **HTMX)
+        assert response.status_code == 422
+        assert response.context["form"].errors["d-0-arg-to"] == ["Not a valid email."]
+        assert Approval.objects.get(id=approval.id).is_pending
+        assert not AuditEntry.objects.exists()
+
+    def test_a_respond_without_a_message_is_refused_by_the_message_box(self) -> None:
+        approval = make_approval(value="ok?")
+        self.login("reviewer")
+        response = self.post_decision(approval, {"d-0-type": "respond", "comment": ""}, **HTMX)
+        assert response.status_code == 422
+        assert response.context["form"].errors["comment"] == ["Write the answer to send back to the agent."]
+
+    def test_the_reviewer_who_lost_the_race_is_told_who_decided_and_what_not_an_error(self) -> None:
+        approval = make_approval(value="ok?")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=approval.id, user=self.users["admin"],
+                                     decisions=[{"type": "reject", "message": "no"}])
+        self.login("reviewer")
+        response = self.post_decision(approval, {"d-0-type": "approve"}, **HTMX)
+        assert response.status_code == 200
+        self.assertContains(response, "Alice decided first")
+        self.assertContains(response, "rejected")
+        assert Approval.objects.get(id=approval.id).decided_by == self.users["admin"]
+
+    def test_several_actions_are_decided_each_with_its_own_choice(self) -> None:
+        value = {"action_requests": [HITL_VALUE["action_requests"][0],
+                                     {"name": "delete_file", "args": {"path": "/tmp/report.pdf"}}],
+                 "review_configs": [HITL_VALUE["review_configs"][0],
+                                    {"action_name": "delete_file", "allowed_decisions": ["approve", "reject"]}]}
+        approval = make_approval(value=value)
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        self.assertContains(page, 'name="d-1-type"')
+        self.assertContains(page, "Submit decisions")
+        self.assertContains(page, 'name="all" value="approve"')
+        response = self.post_decision(approval, {"d-0-type": "approve", "d-1-type": "reject",
+                                                 "d-1-message": "Keep the report."}, **HTMX)
+        assert response.status_code == 200
+        assert Approval.objects.get(id=approval.id).resume_value == {"decisions": [
+            {"type": "approve"}, {"type": "reject", "message": "Keep the report."}]}
+
+    def test_untrusted_payload_text_is_always_escaped(self) -> None:
+        approval = make_approval(value={
+            "action_requests": [{"name": HOSTILE, "args": {HOSTILE: HOSTILE}, "description": HOSTILE}],
+            "review_configs": [{"action_name": HOSTILE, "allowed_decisions": ["approve", "edit"]}]})
+        self.login("reviewer")
+        for url in (reverse("approvals:detail", args=[approval.id]), reverse("approvals:inbox")):
+            response = self.client.get(url)
+            assert HOSTILE not in response.content.decode(), url
+            self.assertContains(response, "&lt;script&gt;")
+
+
+class AuditViewTests(ApprovalViewTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.mail = make_approval()
+        self.fin = make_approval(value="=1+1", graph_name="finops")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=self.mail.id, user=self.users["reviewer"],
+                                     decisions=[{"type": "approve"}], comment="ok")
+            services.approval_decide(approval_id=self.fin.id, user=self.users["admin"],
+                                     decisions=[{"type": "reject"}], comment="=HYPERLINK(\"x\")")
+
+    def test_every_decision_is_listed_with_who_what_and_where(self) -> None:
+        self.login("operator")
+        response = self.client.get(reverse("approvals:audit"))
+        assert [e.approval_id for e in response.context["entries"]] == [self.fin.id, self.mail.id]
+        self.assertContains(response, "send_email")
+        self.assertContains(response, "Export CSV")
+
+    def test_filters_by_user_graph_and_date(self) -> None:
+        self.login("reviewer")
+        url = reverse("approvals:audit")
+        assert [e.actor_name for e in self.client.get(url, {"user": "rita"}).context["entries"]] == ["rita"]
+        assert [e.graph_name for e in self.client.get(url, {"graph": "finops"}).context["entries"]] == ["finops"]
+        assert list(self.client.get(url, {"date_from": "2999-01-01"}).context["entries"]) == []
+        assert len(self.client.get(url, {"date_to": "2999-01-01"}).context["entries"]) == 2
+
+    def test_the_csv_export_has_every_row_and_defuses_formulas(self) -> None:
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:audit"), {"export": "csv", "graph": "finops"})
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [(r["who"], r["outcome"], r["graph"]) for r in rows] == [("alice", "rejected", "finops")]
+        assert rows[0]["comment"] == "'=HYPERLINK(\"x\")"
