@@ -35,6 +35,7 @@ TEST_GRAPHS = {
     "t_guarded": "tests.graphs:guarded_compiled",
     "t_parallel": "tests.graphs:parallel",
     "t_budget_loop": "tests.budget_graphs:loop",
+    **{f"t_{name}": f"tests.approval_graphs:{name}" for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
 }
 LOOPGATE_GRAPHS = json.dumps({"graphs": TEST_GRAPHS})
 # A queue of this run's own on the shared Redis: stale messages of other runs

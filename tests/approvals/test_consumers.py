@@ -1,0 +1,142 @@
+"""The live approvals socket, through Channels' WebsocketCommunicator on the real (Redis) channel layer."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from approvals import live, services
+from approvals.routing import websocket_urlpatterns
+from tests.approvals.factories import make_approval
+from tests.factories import make_role_users
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT = 5
+
+
+def communicator(user, query: str = "") -> WebsocketCommunicator:  # type: ignore[no-untyped-def]
+    app = URLRouter(websocket_urlpatterns)
+    socket = WebsocketCommunicator(app, "/ws/approvals/" + (f"?{query}" if query else ""))
+    socket.scope["user"] = user
+    return socket
+
+
+@pytest.fixture
+def users():  # type: ignore[no-untyped-def]
+    return make_role_users()
+
+
+@pytest.fixture(autouse=True)
+def no_side_tasks(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("orchestrator.tasks.advance.delay", lambda *a: None)
+    monkeypatch.setattr("approvals.tasks.notify_created.delay", lambda *a: None)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider"])
+def test_only_users_with_a_role_may_connect(users, who) -> None:  # type: ignore[no-untyped-def]
+    user = AnonymousUser() if who == "anonymous" else users[who]
+
+    async def scenario() -> None:
+        socket = communicator(user)
+        connected, code = await socket.connect(timeout=TIMEOUT)
+        assert not connected
+        assert code == 4403
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_nav_count_follows_approvals_created_and_decided_elsewhere(users) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        socket = communicator(users["operator"])
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            first = await socket.receive_from(timeout=TIMEOUT)
+            assert 'hx-swap-oob="innerHTML:#nav-approvals-count"></span>' in first
+
+            approval = await database_sync_to_async(make_approval)()
+            await database_sync_to_async(live.announce_approvals_changed)()
+            update = await socket.receive_from(timeout=TIMEOUT)
+            assert '<span hx-swap-oob="innerHTML:#nav-approvals-count">1</span>' in update
+            assert 'hx-swap-oob="innerHTML:#live-announcer">New approval: send_email (t_mail)</div>' in update
+            assert await socket.receive_nothing(timeout=0.3)  # no rows: this page did not ask for them
+
+            await database_sync_to_async(services.approval_decide)(
+                approval_id=approval.id, user=users["reviewer"], decisions=[{"type": "approve"}])
+            await database_sync_to_async(live.announce_approvals_changed)()
+            update = await socket.receive_from(timeout=TIMEOUT)
+            assert '<span hx-swap-oob="innerHTML:#nav-approvals-count"></span>' in update
+            assert "live-announcer" not in update
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_inbox_gets_new_rows_and_rows_that_left_with_who_decided(users) -> None:  # type: ignore[no-untyped-def]
+    waiting = make_approval(value="already here?")
+
+    async def scenario() -> None:
+        socket = communicator(users["reviewer"], "rows=1")
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            assert "nav-approvals-count\">1<" in await socket.receive_from(timeout=TIMEOUT)
+            approval = await database_sync_to_async(make_approval)(value={"action": "shutdown_cluster",
+                                                                         "cluster": "<b>dev-2</b>"})
+            await database_sync_to_async(live.announce_approvals_changed)()
+            count = await socket.receive_from(timeout=TIMEOUT)
+            assert "nav-approvals-count\">2<" in count
+            rows = await socket.receive_from(timeout=TIMEOUT)
+            assert rows.startswith('<tbody hx-swap-oob="afterbegin:#approval-rows">')
+            assert f'<tr id="approval-{approval.id}"' in rows
+            assert f'value="{approval.id}"' in rows  # a reviewer's row has its checkbox
+            assert "cluster: &lt;b&gt;dev-2&lt;/b&gt;" in rows
+            assert f'id="approval-{waiting.id}"' not in rows
+
+            await database_sync_to_async(services.approval_decide)(
+                approval_id=waiting.id, user=users["admin"], decisions=[{"type": "reject"}])
+            await database_sync_to_async(live.announce_approvals_changed)()
+            assert "nav-approvals-count\">1<" in await socket.receive_from(timeout=TIMEOUT)
+            left = await socket.receive_from(timeout=TIMEOUT)
+            assert left.startswith(f'<tr id="approval-{waiting.id}" hx-swap-oob="outerHTML"')
+            assert "rejected" in left and "by alice" in left
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_socket_stays_quiet_when_nothing_it_shows_changed(users) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        socket = communicator(users["reviewer"], "rows=1&graph=finops")
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            await socket.receive_from(timeout=TIMEOUT)
+            await database_sync_to_async(make_approval)()  # graph t_mail: not this inbox's filter
+            await database_sync_to_async(live.announce_approvals_changed)()
+            update = await socket.receive_from(timeout=TIMEOUT)
+            assert "nav-approvals-count\">1<" in update  # the count is for every graph
+            assert await socket.receive_nothing(timeout=0.3)
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_messages_on_the_channel_layer_carry_no_html(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sent = []
+
+    class Layer:
+        async def group_send(self, group: str, message: dict) -> None:
+            sent.append((group, message))
+
+    monkeypatch.setattr(live, "get_channel_layer", lambda: Layer())
+    live.announce_approvals_changed()
+    assert sent == [("approvals.inbox", {"type": "approvals.changed"})]
