@@ -78,7 +78,7 @@ class HashingEmbeddings(Embeddings):
         self.dimensions = dimensions
 
     def _features(self, text: str) -> dict[str, float]:
-        """Each word, and each trigram of ``<word>`` at a quarter of a word's weight; counts damped by log."""
+        """Each word, and each trigram of ``<word>`` at half a word's weight; counts damped by log."""
         counts: dict[str, int] = {}
         for word in _WORD.findall(text.lower()):
             if word in _STOP_WORDS:
@@ -87,7 +87,7 @@ class HashingEmbeddings(Embeddings):
             padded = f"<{word}>"
             for i in range(len(padded) - 2):
                 counts[f"c:{padded[i:i + 3]}"] = counts.get(f"c:{padded[i:i + 3]}", 0) + 1
-        return {f: (1.0 if f.startswith("w:") else 0.25) * (1.0 + math.log(n)) for f, n in counts.items()}
+        return {f: (1.0 if f.startswith("w:") else 0.5) * (1.0 + math.log(n)) for f, n in counts.items()}
 
     def _vector(self, text: str) -> list[float]:
         vector = [0.0] * self.dimensions
