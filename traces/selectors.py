@@ -123,6 +123,10 @@ class SpanRow:
     width: float
 
     @property
+    def attributes(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.span.attributes or {}).items() if k != "otel_exported"}
+
+    @property
     def cost(self) -> Decimal | None:
         if self.span.kind != Span.Kind.LLM:
             return None

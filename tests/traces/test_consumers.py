@@ -1,0 +1,121 @@
+"""The live trace consumers over the real Redis channel layer, with WebsocketCommunicator."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from orchestrator.models import Execution
+from tests.traces.builders import HOSTILE, make_execution, make_steps
+from traces import live
+from traces.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT = 5
+
+
+def communicator(path: str, user: Any) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    comm.scope["user"] = user
+    return comm
+
+
+class ExecutionConsumerTests:
+    def test_an_outsider_and_an_anonymous_visitor_are_refused(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.RUNNING)
+
+        async def check() -> None:
+            for user in (users["outsider"], AnonymousUser()):
+                comm = communicator(f"/ws/executions/{execution.id}/", user)
+                connected, _ = await comm.connect(timeout=TIMEOUT)
+                assert not connected
+                await comm.disconnect()
+
+        async_to_sync(check)()
+
+    def test_a_reader_gets_each_new_step_rendered_and_the_header_when_the_status_changes(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.RUNNING, finished_at=None)
+        first, second = make_steps(execution, 2)
+
+        async def check() -> None:
+            comm = communicator(f"/ws/executions/{execution.id}/", users["reviewer"])
+            connected, _ = await comm.connect(timeout=TIMEOUT)
+            assert connected
+            try:
+                await sync_to_async(live.announce_step)(execution.id, second.id)
+                html = await comm.receive_from(timeout=TIMEOUT)
+                assert '<div hx-swap-oob="beforeend:#timeline-rows">' in html
+                assert f'id="step-{second.id}"' in html and 'data-live="1"' in html
+                assert f'id="step-{first.id}"' not in html
+                for region in ("execution-header", "timeline-now", "graph-diagram"):
+                    assert re.search(rf'id="{region}"[^>]*hx-swap-oob="true"', html), region
+
+                await sync_to_async(Execution.objects.filter(id=execution.id).update)(status="succeeded")
+                await sync_to_async(live.announce_execution)(execution.id, "succeeded")
+                html = await comm.receive_from(timeout=TIMEOUT)
+                assert re.search(r'id="execution-header"[^>]*hx-swap-oob="true"', html)
+                assert "badge-succeeded" in html
+                assert 'beforeend:#timeline-rows' not in html
+                # Another execution's news does not reach this socket.
+                other = await sync_to_async(make_execution)()
+                await sync_to_async(live.announce_execution)(other.id, "succeeded")
+                assert await comm.receive_nothing(timeout=0.5)
+            finally:
+                await comm.disconnect()
+
+        async_to_sync(check)()
+
+    def test_pushed_fragments_carry_hostile_text_escaped(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.RUNNING, finished_at=None)
+        step = make_steps(execution, 1)[0]
+        step.nodes = [HOSTILE]
+        step.save()
+
+        async def check() -> None:
+            comm = communicator(f"/ws/executions/{execution.id}/", users["operator"])
+            assert (await comm.connect(timeout=TIMEOUT))[0]
+            try:
+                await sync_to_async(live.announce_step)(execution.id, step.id)
+                html = await comm.receive_from(timeout=TIMEOUT)
+                assert "<script>window.__x" not in html
+                assert "&lt;script&gt;window.__x=1&lt;/script&gt;" in html
+            finally:
+                await comm.disconnect()
+
+        async_to_sync(check)()
+
+
+class ExecutionListConsumerTests:
+    def test_rows_are_pushed_as_executions_progress_and_end(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.RUNNING, finished_at=None, step_count=3)
+
+        async def check() -> None:
+            comm = communicator("/ws/executions/", users["operator"])
+            assert (await comm.connect(timeout=TIMEOUT))[0]
+            try:
+                await sync_to_async(live.announce_step)(execution.id, 1)
+                html = await comm.receive_from(timeout=TIMEOUT)
+                assert html.lstrip().startswith(f'<tr id="execution-{execution.id}" hx-swap-oob="true"')
+                assert "badge-running" in html
+                await sync_to_async(Execution.objects.filter(id=execution.id).update)(status="failed")
+                await sync_to_async(live.announce_execution)(execution.id, "failed")
+                assert "badge-failed" in await comm.receive_from(timeout=TIMEOUT)
+            finally:
+                await comm.disconnect()
+
+        async_to_sync(check)()
+
+    def test_users_without_a_role_are_refused(self, users) -> None:  # type: ignore[no-untyped-def]
+        async def check() -> None:
+            for user in (users["outsider"], AnonymousUser()):
+                comm = communicator("/ws/executions/", user)
+                assert not (await comm.connect(timeout=TIMEOUT))[0]
+                await comm.disconnect()
+
+        async_to_sync(check)()
