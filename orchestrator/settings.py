@@ -80,6 +80,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "template_partials",
     "orchestrator",
     "approvals",
@@ -88,6 +91,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
+    "orchestrator.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -266,9 +271,43 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- REST API ---------------------------------------------------------------------
+# Request bodies over this many bytes are refused with 413 before anything parses them.
+LOOPGATE_MAX_REQUEST_BYTES = env_int("LOOPGATE_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: DRF answers an anonymous request with the first class's
+    # WWW-Authenticate challenge, which makes it a 401 rather than a 403.
+    # Session authentication (for the browser and the docs) enforces CSRF.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Lists paginate with orchestrator.api.ApiPagination, named in each list API (no
+    # DEFAULT_PAGINATION_CLASS: DRF would import orchestrator.api while it imports DRF).
+    "EXCEPTION_HANDLER": "orchestrator.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "orchestrator.api.ApiAutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loopgate API",
+    "DESCRIPTION": "Start and follow executions of LangGraph graphs, read their traces, decide approvals and set "
+    "token budgets. Authenticate with `Authorization: Token <key>` (admins create keys on the API tokens page, or "
+    "`manage.py create_api_token USERNAME`), or with the browser session. Errors are `{message, code, extra}`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "orchestrator.models.execution.Execution.Status",
+        "ApprovalStatusEnum": "approvals.models.Approval.Status",
+        "DecisionTypeEnum": "approvals.payloads.ALL_DECISIONS",
+    },
+    # The interactive docs load Swagger UI from the sidecar package's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Internationalisation, static files --------------------------------------------

@@ -323,3 +323,58 @@ def execution_budget_raise(request: AuthedRequest, execution_id: UUID) -> HttpRe
     messages.error(request, f"The budget was not raised: {error}")
     return redirect(url)
 
+
+# --- API tokens (admins) -----------------------------------------------------------------------------
+
+
+class ApiTokenForm(forms.Form):
+    username = forms.ChoiceField(label="User")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.contrib.auth.models import User
+
+        super().__init__(*args, **kwargs)
+        names = User.objects.filter(is_active=True).order_by("username").values_list("username", flat=True)
+        self.fields["username"].choices = [(name, name) for name in names]
+
+
+def _render_api_tokens(request: AuthedRequest, *, form: ApiTokenForm, new_token: Any = None,
+                       status: int = 200) -> HttpResponse:
+    from orchestrator import tokens
+
+    ctx = {"rows": tokens.api_token_list(actor=request.user), "form": form, "new_token": new_token,
+           "api_docs_url": reverse("api:docs")}
+    return render(request, "orchestrator/tokens.html", ctx, status=status)
+
+
+@require_GET
+@roles.admin_required
+def api_tokens(request: AuthedRequest) -> HttpResponse:
+    return _render_api_tokens(request, form=ApiTokenForm())
+
+
+@require_POST
+@roles.admin_required
+def api_token_create(request: AuthedRequest) -> HttpResponse:
+    """Make a token and show its key on this response only: it is never shown in full again."""
+    from orchestrator import tokens
+
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _render_api_tokens(request, form=form, status=422)
+    try:
+        token = tokens.api_token_create(username=form.cleaned_data["username"], actor=request.user)
+    except ValidationError as exc:
+        form.add_error("username", exc.messages)
+        return _render_api_tokens(request, form=form, status=422)
+    return _render_api_tokens(request, form=ApiTokenForm(), new_token=token)
+
+
+@require_POST
+@roles.admin_required
+def api_token_revoke(request: AuthedRequest, user_id: int) -> HttpResponse:
+    from orchestrator import tokens
+
+    if tokens.api_token_revoke(user_id=user_id, actor=request.user):
+        messages.success(request, "Token revoked: it no longer works.")
+    return redirect("api_tokens")

@@ -1,0 +1,74 @@
+"""Budgets through the API: admins read and set them; all or nothing; every change logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import override_settings
+
+from orchestrator.models import BudgetChange, BudgetDefault, GraphBudget
+from tests.api.conftest import fields_of
+
+
+class BudgetApiTests:
+    @override_settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=50_000)
+    def test_admins_read_the_budgets_of_every_graph(self, api: Any) -> None:
+        response = api("admin").get("/api/v1/budgets/")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["default_token_budget"] == 50_000 and body["default_source"] == "setting"
+        finops = next(g for g in body["graphs"] if g["graph"] == "finops")
+        assert finops == {"graph": "finops", "token_budget": None, "daily_token_limit": None,
+                          "effective_token_budget": 50_000, "tokens_today": 0}
+
+    def test_other_roles_get_403(self, api: Any) -> None:
+        for role in ("reviewer", "operator", "outsider"):
+            assert api(role).get("/api/v1/budgets/").status_code == 403, role
+            response = api(role).put("/api/v1/budgets/", {"default_token_budget": 1}, format="json")
+            assert response.status_code == 403, role
+        assert not BudgetDefault.objects.exists()
+
+    def test_an_admin_sets_the_default_and_a_graph_and_each_change_is_logged(self, api: Any) -> None:
+        response = api("admin").put(
+            "/api/v1/budgets/",
+            {"default_token_budget": 20_000,
+             "graphs": [{"graph": "finops", "token_budget": 5_000, "daily_token_limit": 100_000}]},
+            format="json",
+        )
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        assert body["default_token_budget"] == 20_000 and body["default_source"] == "default"
+        finops = next(g for g in body["graphs"] if g["graph"] == "finops")
+        assert finops["token_budget"] == 5_000 and finops["daily_token_limit"] == 100_000
+        assert finops["effective_token_budget"] == 5_000
+        seed = next(g for g in body["graphs"] if g["graph"] == "seed")
+        assert seed["effective_token_budget"] == 20_000
+        assert BudgetChange.objects.filter(username="alice").count() == 3
+
+    def test_one_bad_graph_changes_nothing(self, api: Any) -> None:
+        response = api("admin").put(
+            "/api/v1/budgets/",
+            {"default_token_budget": 20_000,
+             "graphs": [{"graph": "finops", "token_budget": 5_000, "daily_token_limit": None},
+                        {"graph": "no-such-graph", "token_budget": 1, "daily_token_limit": None}]},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert "graphs.1.graph" in fields_of(response), response.json()
+        assert not BudgetDefault.objects.exists()
+        assert not GraphBudget.objects.exists()
+        assert not BudgetChange.objects.exists()
+
+    def test_bad_values_are_400s_naming_the_field(self, api: Any) -> None:
+        for body, field in (
+            ({"default_token_budget": -1}, "default_token_budget"),
+            ({"default_token_budget": "100"}, "default_token_budget"),
+            ({"graphs": [{"graph": "finops", "token_budget": 1.5, "daily_token_limit": None}]},
+             "graphs.0.token_budget"),
+            ({"graphs": [{"graph": "finops"}]}, "graphs.0.token_budget"),
+            ({"graphs": [{"graph": "seed", "token_budget": 1, "daily_token_limit": None},
+                         {"graph": "seed", "token_budget": 2, "daily_token_limit": None}]}, "graphs"),
+        ):
+            response = api("admin").put("/api/v1/budgets/", body, format="json")
+            assert response.status_code == 400, body
+            assert field in fields_of(response), (body, response.json())

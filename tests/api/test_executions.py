@@ -1,0 +1,150 @@
+"""Graphs and executions through the API: start (202), read, filter, cancel; errors name the field."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from orchestrator import services
+from orchestrator.models import Execution
+from tests.api.conftest import fields_of
+
+EXECUTION_KEYS = {
+    "id", "graph", "graph_version", "status", "input", "state", "error", "tokens_used", "token_budget", "cost",
+    "currency", "parent", "forked_from_checkpoint", "created_by", "created_at", "started_at", "finished_at",
+    "pending_approvals",
+}
+
+
+class GraphListApiTests:
+    def test_graphs_are_listed_with_their_picture(self, api: Any) -> None:
+        body = api("reviewer").get("/api/v1/graphs/").json()
+        graphs = {g["name"]: g for g in body["results"]}
+        assert body["count"] == len(graphs) and "finops" in graphs
+        finops = graphs["finops"]
+        assert len(finops["version"]) == 12 and finops["error"] is None
+        assert {"monitor", "diagnose", "communicate", "await_approval"} <= set(finops["nodes"])
+        assert {"source": "communicate", "target": "await_approval", "conditional": False} in finops["edges"]
+        assert finops["mermaid"].startswith("---") or "graph" in finops["mermaid"]
+        assert "account" in finops["input_schema"]["properties"]
+
+    def test_pages_are_numbered_and_a_bad_page_is_refused(self, api: Any) -> None:
+        body = api("admin").get("/api/v1/graphs/?page_size=1").json()
+        assert len(body["results"]) == 1 and body["next"]
+        assert api("admin").get("/api/v1/graphs/?page=2&page_size=1").json()["results"][0]["name"] != \
+            body["results"][0]["name"]
+        assert api("admin").get("/api/v1/graphs/?page=999").status_code == 404
+        response = api("admin").get("/api/v1/graphs/?page_size=abc")
+        assert response.status_code == 400 and "page_size" in fields_of(response)
+
+
+class ExecutionStartApiTests:
+    def test_starting_answers_202_with_the_queued_execution(self, api: Any, users: Any) -> None:
+        response = api("operator").post(
+            "/api/v1/executions/",
+            {"graph": "finops", "input": {"account": "acme-prod"}, "token_budget": 1234, "recursion_limit": 30},
+            format="json",
+        )
+        assert response.status_code == 202, response.json()
+        body = response.json()
+        assert set(body) == EXECUTION_KEYS
+        assert body["status"] == "queued" and body["graph"] == "finops"
+        assert body["input"] == {"account": "acme-prod"} and body["token_budget"] == 1234
+        assert body["created_by"] == "otto" and body["pending_approvals"] == [] and body["parent"] is None
+        assert response["Location"].endswith(f"/api/v1/executions/{body['id']}/")
+        execution = Execution.objects.get(id=body["id"])
+        assert execution.recursion_limit == 30 and execution.created_by == users["operator"]
+
+    def test_an_unknown_graph_is_a_400_naming_the_field(self, api: Any) -> None:
+        response = api("operator").post("/api/v1/executions/", {"graph": "nope", "input": {}}, format="json")
+        assert response.status_code == 400
+        assert response.json()["message"].startswith("graph: ")
+        assert "nope" in fields_of(response)["graph"][0]
+        assert not Execution.objects.exists()
+
+    def test_input_the_state_schema_rejects_is_a_400_naming_the_key(self, api: Any) -> None:
+        response = api("operator").post(
+            "/api/v1/executions/", {"graph": "finops", "input": {"acount": "acme-prod"}}, format="json"
+        )
+        assert response.status_code == 400
+        assert "input.acount" in fields_of(response)
+        assert "input.acount" in response.json()["message"]
+        response = api("operator").post(
+            "/api/v1/executions/", {"graph": "finops", "input": {"account": 7}}, format="json"
+        )
+        assert response.status_code == 400
+        assert fields_of(response)["input.account"] == ["Expected string, got integer."]
+        assert not Execution.objects.exists()
+
+    def test_values_of_the_wrong_json_type_are_refused_not_coerced(self, api: Any) -> None:
+        for body, field in (
+            ({"graph": "seed", "input": {}, "token_budget": "12"}, "token_budget"),
+            ({"graph": "seed", "input": {}, "token_budget": True}, "token_budget"),
+            ({"graph": "seed", "input": {}, "recursion_limit": 0}, "recursion_limit"),
+            ({"graph": "seed", "input": {}, "token_budget": 2**70}, "token_budget"),
+            ({"graph": 5, "input": {}}, "graph"),
+            ({"graph": "seed", "input": []}, "input"),
+            ({"graph": "seed", "input": {"task": "a\x00b"}}, "input"),
+            ({"input": {}}, "graph"),
+        ):
+            response = api("operator").post("/api/v1/executions/", body, format="json")
+            assert response.status_code == 400, body
+            assert field in fields_of(response), (body, response.json())
+        assert not Execution.objects.exists()
+
+    def test_a_reviewer_may_not_start_one(self, api: Any) -> None:
+        response = api("reviewer").post("/api/v1/executions/", {"graph": "seed", "input": {}}, format="json")
+        assert response.status_code == 403
+        assert response.json()["code"] == "permission_denied"
+        assert not Execution.objects.exists()
+
+
+class ExecutionReadApiTests:
+    def test_one_execution_and_a_404_for_an_unknown_id(self, api: Any, users: Any) -> None:
+        execution = services.execution_start(graph_name="seed", input={}, user=users["operator"])
+        body = api("reviewer").get(f"/api/v1/executions/{execution.id}/").json()
+        assert body["id"] == str(execution.id) and body["graph_version"] == execution.graph_version
+        assert body["cost"] in (None, "0.000000")
+        response = api("reviewer").get(f"/api/v1/executions/{uuid.uuid4()}/")
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        # Not even a UUID: still the API's JSON error, not an HTML page.
+        response = api("reviewer").get("/api/v1/executions/not-an-id/")
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+    def test_the_list_filters_by_graph_status_and_creation_time(self, api: Any, users: Any) -> None:
+        seed = services.execution_start(graph_name="seed", input={}, user=users["operator"])
+        finops = services.execution_start(graph_name="finops", input={"account": "acme-prod"}, user=None)
+        Execution.objects.filter(id=finops.id).update(status=Execution.Status.SUCCEEDED)
+        old = timezone.now() - datetime.timedelta(days=3)
+        Execution.objects.filter(id=seed.id).update(created_at=old)
+
+        def ids(query: str) -> list[str]:
+            response = api("operator").get(f"/api/v1/executions/{query}")
+            assert response.status_code == 200, response.json()
+            return [e["id"] for e in response.json()["results"]]
+
+        assert ids("") == [str(finops.id), str(seed.id)]  # newest first
+        assert ids("?graph=seed") == [str(seed.id)]
+        assert ids("?status=succeeded") == [str(finops.id)]
+        day_ago = (timezone.now() - datetime.timedelta(days=1)).isoformat()
+        assert ids(f"?created_after={day_ago.replace('+', '%2B')}") == [str(finops.id)]
+        assert ids(f"?created_before={day_ago.replace('+', '%2B')}") == [str(seed.id)]
+        for bad in ("?status=sleeping", "?created_after=yesterday", "?graph="):
+            response = api("operator").get(f"/api/v1/executions/{bad}")
+            assert response.status_code == 400, bad
+            assert fields_of(response), bad
+
+
+class ExecutionCancelApiTests:
+    def test_an_operator_cancels_and_a_second_cancel_is_a_409(self, api: Any, users: Any) -> None:
+        execution = services.execution_start(graph_name="seed", input={}, user=None)
+        response = api("reviewer").post(f"/api/v1/executions/{execution.id}/cancel/")
+        assert response.status_code == 403
+        response = api("operator").post(f"/api/v1/executions/{execution.id}/cancel/")
+        assert response.status_code == 200 and response.json()["status"] == "cancelled"
+        response = api("operator").post(f"/api/v1/executions/{execution.id}/cancel/")
+        assert response.status_code == 409 and response.json()["code"] == "invalid_state"
+        assert api("operator").post(f"/api/v1/executions/{uuid.uuid4()}/cancel/").status_code == 404
