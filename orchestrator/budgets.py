@@ -201,14 +201,32 @@ def _check_amount(value: int | None, *, field: str, optional: bool) -> None:
         raise ValidationError({field: f"Give a whole number of tokens from 0 to {MAX_TOKEN_BUDGET:,}."})
 
 
+def _amount(value: int | None, field: str) -> str:
+    if value is None:
+        return "no limit" if field == BudgetChange.Field.DAILY_TOKEN_LIMIT else "the default"
+    return f"{value:,}"
+
+
 def _log_change(
     *, user: User | None, scope: str, field: str, old: int | None, new: int | None, graph_name: str = "",
     execution: Execution | None = None, detail: dict[str, Any] | None = None,
 ) -> BudgetChange:
-    return BudgetChange.objects.create(
+    """The Budgets page's change log line, and the same change on the Audit page; call inside the change's
+    transaction."""
+    from approvals.models import AuditEntry
+    from approvals.services import audit_record
+
+    change = BudgetChange.objects.create(
         user=user, username=user.get_username() if user is not None else "", scope=scope, field=field,
         old_value=old, new_value=new, graph_name=graph_name, execution=execution, detail=detail or {},
     )
+    what = {BudgetChange.Scope.DEFAULT: "default budget per execution",
+            BudgetChange.Scope.EXECUTION: "budget raised, resumed"}.get(scope) or change.get_field_display()
+    audit_record(kind=AuditEntry.Kind.BUDGET, actor=user, execution_id=execution.id if execution else None,
+                 graph_name=graph_name, action=what, outcome="changed",
+                 detail={"scope": scope, "field": field, "old": old, "new": new},
+                 comment=f"{_amount(old, field)} → {_amount(new, field)}")
+    return change
 
 
 def budget_set_default(*, user: User | None, token_budget: int) -> BudgetDefault:

@@ -165,6 +165,21 @@ class BudgetChangeTests(BudgetTestCase):
         row = GraphBudget.objects.get(graph_name="seed")
         self.assertEqual((row.token_budget, row.daily_token_limit, row.updated_by), (None, None, admin))
 
+    def test_every_change_is_also_on_the_audit_page(self) -> None:
+        from approvals.models import AuditEntry
+
+        admin = self.users["admin"]
+        budgets.budget_set_default(user=admin, token_budget=30_000)
+        budgets.graph_budget_set(user=admin, graph_name="seed", token_budget=None, daily_token_limit=90_000)
+        entries = list(AuditEntry.objects.filter(kind=AuditEntry.Kind.BUDGET).order_by("id")
+                       .values_list("actor_name", "action", "graph_name", "comment", "detail"))
+        self.assertEqual(entries, [
+            ("alice", "default budget per execution", "", "50,000 → 30,000",
+             {"scope": "default", "field": "token_budget", "old": 50_000, "new": 30_000}),
+            ("alice", "daily token limit", "seed", "no limit → 90,000",
+             {"scope": "graph", "field": "daily_token_limit", "old": None, "new": 90_000}),
+        ])
+
     def test_bad_values_and_unknown_graphs_change_nothing(self) -> None:
         admin = self.users["admin"]
         with self.assertRaises(ValidationError):
@@ -198,6 +213,11 @@ class ExecutionBudgetRaiseTests(BudgetTestCase):
         self.assertEqual((change.scope, change.execution_id, change.old_value, change.new_value, change.username),
                          ("execution", execution.id, 10_000, 15_000, "alice"))
         self.assertEqual(change.detail["stopped_by"]["when"], "before_call")
+        from approvals.models import AuditEntry
+
+        audit = AuditEntry.objects.get(kind=AuditEntry.Kind.BUDGET)
+        self.assertEqual((audit.execution_id, audit.action, audit.comment),
+                         (execution.id, "budget raised, resumed", "10,000 → 15,000"))
 
     def test_only_admins_may_raise_a_budget(self) -> None:
         execution = self.over_budget()
