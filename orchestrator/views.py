@@ -50,8 +50,11 @@ class GraphStartForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.entry = entry
         step_default = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
-        self.fields["token_budget"].widget.attrs["placeholder"] = f"{settings.LOOPGATE_DEFAULT_TOKEN_BUDGET:,}"
-        self.fields["token_budget"].help_text = "Leave empty for the default."
+        graph_budget = budgets_mod.graph_effective_budget(entry.name).token_budget
+        self.fields["token_budget"].widget.attrs["placeholder"] = f"{graph_budget:,}"
+        self.fields["token_budget"].help_text = (
+            f"Leave empty for the graph's budget ({graph_budget:,} tokens); only admins may give more."
+        )
         self.fields["recursion_limit"].widget.attrs["placeholder"] = str(step_default)
         self.fields["recursion_limit"].help_text = "Most super-steps the graph may take. Leave empty for the default."
 

@@ -248,7 +248,24 @@ class RaiseBudgetViewTests(BudgetViewTestCase):
         self.assertFalse(BudgetChange.objects.exists())
 
 
-class DailyLimitOnTheGraphsPageTests(BudgetViewTestCase):
+class GraphsPageBudgetTests(BudgetViewTestCase):
+    def test_the_start_form_names_the_graphs_budget(self) -> None:
+        budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
+                                 daily_token_limit=None)
+        self.login("operator")
+        response = self.client.get(reverse("graphs"))
+        self.assertContains(response, 'placeholder="8,000"')
+        self.assertContains(response, "Leave empty for the graph's budget (8,000 tokens); only admins may give more.")
+
+    def test_an_operator_asking_for_more_than_the_graphs_budget_is_told_the_limit(self) -> None:
+        budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
+                                 daily_token_limit=None)
+        self.login("operator")
+        data = {"input": json.dumps({"task": "t"}), "token_budget": "9000", "recursion_limit": ""}
+        response = self.client.post(reverse("graph_start", args=["seed"]), data)
+        self.assertContains(response, "At most 8,000 tokens: that is the budget of seed.", status_code=422)
+        self.assertFalse(Execution.objects.exists())
+
     def test_starting_a_graph_over_its_daily_limit_shows_the_message_on_its_card(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=None,
                                  daily_token_limit=1_000)
