@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 
-from orchestrator.settings import *  # noqa: F403
+# A channel-layer prefix of this run's own: parallel runs on one Redis never
+# hear each other's announcements. Worker processes inherit it.
+os.environ.setdefault("LOOPGATE_CHANNEL_PREFIX", f"loopgate-test-{os.getpid()}")
+
+from orchestrator.settings import *  # noqa: F403,E402
 from orchestrator.settings import DATABASES, BASE_DIR  # noqa: F401
 
 _sqlite_dir = os.environ.get("LOOPGATE_TEST_SQLITE_DIR") or tempfile.gettempdir()
