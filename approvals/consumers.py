@@ -36,8 +36,10 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.rows = query.get("rows", [""])[0] == "1"
         self.graph = query.get("graph", [""])[0]
+        self.age = query.get("age", [""])[0]
         self.mine = query.get("mine", [""])[0] == "1"
-        self.known: set[str] | None = None
+        self.known: dict[str, int | None] | None = None
+        self.last_count: int | None = None
         await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
@@ -71,31 +73,49 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
         pending = list(selectors.approval_list_pending(user=user))
         count = len(pending)
         shown = pending
-        if self.graph or self.mine:
-            shown = list(selectors.approval_list_pending(user=user, graph=self.graph, mine=self.mine))
-        current = {str(a.id) for a in shown}
-        if self.known is None:
-            # First look: the page shows what was pending when it rendered; take
-            # that as known, so only later arrivals slide in.
+        filtered = bool(self.graph or self.age or self.mine)
+        if filtered:
+            shown = list(selectors.approval_list_pending(user=user, graph=self.graph, age=self.age, mine=self.mine))
+        current = {str(a.id): a.claimed_by_id for a in shown}
+        first_look = self.known is None
+        if first_look:
+            # (Re)connected: the rows are sent whole below, so whatever happened
+            # between the page's render and now (or while the socket was down) shows.
             self.known = current
             arrived: list[Approval] = []
             left: list[Approval] = []
+            changed: list[Approval] = []
         else:
+            assert self.known is not None
             arrived = [a for a in shown if str(a.id) not in self.known]
-            left_ids = self.known - current
+            changed = [a for a in shown if str(a.id) in self.known and self.known[str(a.id)] != a.claimed_by_id]
+            left_ids = set(self.known) - set(current)
             left = list(selectors.approval_list_for_user(user=user).filter(id__in=left_ids)) if left_ids else []
             self.known = current
+        # Only what changed is sent: news of another page (or of another Loopgate
+        # on the same Redis) sends nothing.
+        count_changed, self.last_count = count != self.last_count, count
         ctx = {
             "count": count,
+            "shown": shown,
+            "filtered": filtered,
+            "visible": True,
             "arrived": arrived,
             "left": left,
+            "changed": changed,
             "announce": announce and bool(arrived),
             "user": user,
             "can_decide": roles.can_decide(user),
         }
-        out = [render_to_string("approvals/partials/live_count.html", ctx)]
+        out = []
+        if count_changed or ctx["announce"]:
+            out.append(render_to_string("approvals/partials/live_count.html", ctx))
+        if self.rows and first_look:
+            out.append(render_to_string("approvals/partials/live_rows.html", ctx))
         if self.rows and arrived:
             out.append(render_to_string("approvals/partials/live_arrived.html", ctx))
         if self.rows and left:
             out.append(render_to_string("approvals/partials/live_left.html", ctx))
-        return out
+        if self.rows and changed:  # claimed or released elsewhere: others see who is on it
+            out.append(render_to_string("approvals/partials/live_changed.html", ctx))
+        return [html.strip() for html in out]

@@ -91,6 +91,14 @@ def _is_agent_inbox(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(_is_agent_inbox_item(item) for item in value)
 
 
+def _description(text: Any, name: str) -> str:
+    """The payload's description, without the ``Tool: name / Args: {...}`` lines LangChain's
+    middleware appends by default (the argument table shows them, readably)."""
+    text = str(text or "")
+    cut = text.find(f"\n\nTool: {name}\nArgs: ")
+    return text[:cut].rstrip() if cut >= 0 else text
+
+
 def _as_args(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {"value": value}
 
@@ -199,7 +207,7 @@ def _parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
                 Action(
                     name=str(request.get("name", "action")),
                     args=_as_args(request.get("args", {})),
-                    description=str(request.get("description", "") or ""),
+                    description=_description(request.get("description"), str(request.get("name", "action"))),
                     allowed_decisions=allowed or [APPROVE, REJECT],
                     args_schema=config.get("args_schema") if _schema_is_valid(config.get("args_schema")) else None,
                 )
@@ -210,7 +218,7 @@ def _parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
             Action(
                 name=str(value["name"]),
                 args=_as_args(value.get("args", {})),
-                description=str(value.get("description", "") or ""),
+                description=_description(value.get("description"), str(value["name"])),
                 allowed_decisions=_tool_allowed(response_schema),
                 args_schema=_tool_args_schema(response_schema),
             )

@@ -81,6 +81,8 @@ def approval_create_for_interrupts(*, execution_id: UUID, interrupts: list[Pendi
     for item in interrupts:
         value = to_jsonable(item["value"])
         fmt, actions = payloads.parse(value, to_jsonable(item.get("response_schema")))
+        if fmt == payloads.PLAIN and actions[0]["name"] == "review" and item["node"]:
+            actions[0]["name"] = item["node"]  # interrupt("ok?") in node "ask" reads as "ask"
         rows.append(
             Approval(
                 execution_id=execution_id,

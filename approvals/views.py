@@ -158,7 +158,8 @@ def decide(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
             messages.info(request, "Someone else decided this approval first.")
         return redirect("approvals:detail", approval_id=approval.id)
     approval.refresh_from_db()
-    ctx = _detail_context(request, approval, form=form if status == 422 else None, raced=raced, refusal=refusal)
+    ctx = _detail_context(request, approval, form=form if status == 422 else None, raced=raced, refusal=refusal,
+                          oob=htmx.is_htmx(request))
     return htmx.render_fragment(request, "approvals/detail.html", "approvals/partials/decision.html", ctx,
                                 status=status)
 
@@ -205,7 +206,8 @@ def execution_status(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
     ctx = {"approval": approval, "execution": approval.execution,
            "pending_siblings": selectors.approval_context(approval=approval)["pending_siblings"],
            "next_round": selectors.approval_list_pending(user=request.user).filter(
-               execution=approval.execution).exclude(id=approval.id).first()}
+               execution=approval.execution).exclude(id=approval.id).first(),
+           "oob": True}
     return render(request, "approvals/partials/execution_status.html", ctx)
 
 

@@ -87,6 +87,10 @@ def test_the_inbox_gets_new_rows_and_rows_that_left_with_who_decided(users) -> N
         assert connected
         try:
             assert "nav-approvals-count\">1<" in await socket.receive_from(timeout=TIMEOUT)
+            # On (re)connect the rows are sent whole: whatever changed since the page rendered shows.
+            synced = await socket.receive_from(timeout=TIMEOUT)
+            assert synced.startswith('<tbody hx-swap-oob="innerHTML:#approval-rows">')
+            assert f'<tr id="approval-{waiting.id}"' in synced and "is-synced" in synced
             approval = await database_sync_to_async(make_approval)(value={"action": "shutdown_cluster",
                                                                          "cluster": "<b>dev-2</b>"})
             await database_sync_to_async(live.announce_approvals_changed)()
@@ -118,7 +122,8 @@ def test_a_socket_stays_quiet_when_nothing_it_shows_changed(users) -> None:  # t
         connected, _ = await socket.connect(timeout=TIMEOUT)
         assert connected
         try:
-            await socket.receive_from(timeout=TIMEOUT)
+            await socket.receive_from(timeout=TIMEOUT)  # the count
+            assert "No approvals match these filters." in await socket.receive_from(timeout=TIMEOUT)
             await database_sync_to_async(make_approval)()  # graph t_mail: not this inbox's filter
             await database_sync_to_async(live.announce_approvals_changed)()
             update = await socket.receive_from(timeout=TIMEOUT)
@@ -140,3 +145,24 @@ def test_messages_on_the_channel_layer_carry_no_html(monkeypatch) -> None:  # ty
     monkeypatch.setattr(live, "get_channel_layer", lambda: Layer())
     live.announce_approvals_changed()
     assert sent == [("approvals.inbox", {"type": "approvals.changed"})]
+
+
+def test_a_claim_elsewhere_updates_the_row_so_others_see_who_is_on_it(users) -> None:  # type: ignore[no-untyped-def]
+    approval = make_approval()
+
+    async def scenario() -> None:
+        socket = communicator(users["admin"], "rows=1")
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            await socket.receive_from(timeout=TIMEOUT)  # the count
+            await socket.receive_from(timeout=TIMEOUT)  # the rows
+            await database_sync_to_async(services.approval_claim)(approval_id=approval.id, user=users["reviewer"])
+            await database_sync_to_async(live.announce_approvals_changed)()
+            row = await socket.receive_from(timeout=TIMEOUT)
+            assert row.startswith(f'<tr id="approval-{approval.id}" hx-swap-oob="outerHTML"')
+            assert '<span class="claimed">rita</span>' in row
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()

@@ -108,8 +108,8 @@ class InboxViewTests(ApprovalViewTestCase):
                                         {"ids": [first.id, second.id], "decision": "approve"}, follow=True)
         assert Approval.objects.get(id=first.id).status == Approval.Status.APPROVED
         assert Approval.objects.get(id=second.id).status == Approval.Status.REJECTED
-        self.assertContains(response, "Approved 1: review.")
-        self.assertContains(response, "review was already rejected by alice.")
+        self.assertContains(response, "Approved 1: agent.")
+        self.assertContains(response, "agent was already rejected by alice.")
 
     def test_bulk_decisions_over_htmx_return_the_inbox_body(self) -> None:
         approval = make_approval(value="a?")
@@ -118,7 +118,7 @@ class InboxViewTests(ApprovalViewTestCase):
             response = self.client.post(reverse("approvals:bulk_decide"),
                                         {"ids": [approval.id], "decision": "reject"}, **HTMX)
         self.assertTemplateUsed(response, "approvals/partials/inbox_body.html")
-        self.assertContains(response, "Rejected 1: review.")
+        self.assertContains(response, "Rejected 1: agent.")
         self.assertContains(response, 'id="inbox-body"')
 
     def test_a_forged_bulk_post_by_an_operator_is_forbidden(self) -> None:

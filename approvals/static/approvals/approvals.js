@@ -115,6 +115,11 @@
     }
     var edit = event.target.closest && event.target.closest("[data-open-edit]");
     if (edit && openEdit(edit.getAttribute("data-open-edit"))) event.preventDefault();
+    var close = event.target.closest && event.target.closest("[data-close-edit]");
+    if (close) {
+      var panel = document.getElementById(close.getAttribute("data-close-edit"));
+      if (panel) { panel.open = false; event.preventDefault(); }
+    }
     var help = event.target.closest && event.target.closest("[data-keys-help]");
     if (help) openHelp();
   });

@@ -1,0 +1,116 @@
+"""A reviewer decides in a real browser, and an operator only reads.
+
+Daphne serves the app, a Celery worker process runs the graphs, headless Chromium
+clicks. Screenshots: docs/screenshots/approvals-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from approvals.models import Approval
+from orchestrator import services as executions
+from orchestrator.models import Execution
+from tests.approvals.factories import make_approval
+from tests.browser.conftest import login, screenshot
+from tests.services import Proc, start_worker, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.slow]
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker) -> Iterator[Proc]:  # type: ignore[no-untyped-def]
+    with django_db_blocker.unblock():
+        proc = start_worker("browser-approvals", concurrency=2)
+    yield proc
+    proc.kill()
+
+
+def waiting(graph: str, input: dict) -> tuple[Execution, Approval]:  # noqa: A002
+    execution = executions.execution_start(graph_name=graph, input=input, user=None)
+    approval = wait_for(lambda: Approval.objects.filter(execution=execution, status="pending").first(),
+                        timeout=TIMEOUT, what=f"{graph} to ask")
+    return execution, approval  # type: ignore[return-value]
+
+
+def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(page, role_users, worker) -> None:  # type: ignore[no-untyped-def]
+    waiting("finops", {"account": "acme-prod"})
+    execution, approval = waiting("t_hitl_agent", {"messages": [
+        {"role": "user", "content": "Send Alice the Q3 report, and say the numbers are attached."}]})
+
+    login(page, "rita")
+    page.goto("/approvals/")
+    rows = page.locator("#approval-rows tr.approval-row")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#nav-approvals-count")).to_have_text("2")
+    # A new approval slides in live, over the WebSocket, without a reload.
+    waiting("t_plain", {})
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("ask")
+    expect(page.locator("#nav-approvals-count")).to_have_text("3")
+    screenshot(page, "approvals-inbox-pending")
+
+    page.get_by_role("link", name="send_email", exact=True).click()
+    page.wait_for_url(f"**/approvals/{approval.id}/")
+    expect(page.locator("h1")).to_contain_text("send_email")
+    card = page.locator("#action-0")
+    expect(card.locator(".args-table")).to_contain_text("alice@example.com")
+    decision = page.locator("#decision")
+    for name in ("Approve", "Respond", "Reject"):
+        expect(decision.get_by_role("button", name=name, exact=True)).to_be_visible()
+    screenshot(page, "approvals-detail")
+
+    decision.get_by_role("link", name="Edit…").click()
+    to = page.get_by_label("to:", exact=True)
+    expect(to).to_be_focused()
+    to.fill("bob@example.com")
+    page.get_by_label("subject:", exact=True).fill("Q3 report (final)")
+    screenshot(page, "approvals-detail-edit")
+    page.get_by_role("button", name="Approve with these arguments").click()
+
+    outcome = page.locator(".outcome")
+    expect(outcome).to_contain_text("Edited by you")
+    expect(outcome.locator(".changes-table")).to_contain_text("bob@example.com")
+    # The execution moves on: the status line follows it until it settles.
+    expect(page.locator("#execution-status .badge")).to_have_text("succeeded", timeout=TIMEOUT * 1000)
+    # The rest of the page caught up with the decision.
+    expect(page.locator("#approval-head .badge")).to_have_text("edited")
+    expect(page.locator("#why-execution-status .badge")).to_have_text("succeeded")
+    expect(page.locator("#approval-head").get_by_role("button", name="Claim")).to_have_count(0)
+    expect(page.locator("#nav-approvals-count")).to_have_text("2")
+    expect(page.get_by_role("link", name=re.compile(r"^Next: "))).to_be_visible()
+    screenshot(page, "approvals-decided")
+
+    execution.refresh_from_db()
+    assert execution.status == Execution.Status.SUCCEEDED, execution.error
+    [result] = [m["content"] for m in execution.state["messages"] if m.get("type") == "tool"]
+    assert "sent to bob@example.com: Q3 report (final)" in result
+    assert page.js_errors == []
+
+
+def test_an_operator_sees_approvals_but_no_buttons(page, role_users) -> None:  # type: ignore[no-untyped-def]
+    approval = make_approval(value={"action": "shutdown_cluster", "cluster": "dev-analytics-2",
+                                    "region": "eu-west-1", "monthly_cost_usd": 18300,
+                                    "description": "Shut down the idle dev cluster dev-analytics-2?"},
+                             graph_name="finops")
+    login(page, "otto")
+    page.goto("/approvals/")
+    expect(page.locator(f"#approval-{approval.id}")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve selected")).to_have_count(0)
+    expect(page.locator("#approval-rows input[type=checkbox]")).to_have_count(0)
+    expect(page.get_by_role("button", name="Claim")).to_have_count(0)
+
+    page.get_by_role("link", name="shutdown_cluster", exact=True).click()
+    expect(page.locator(".args-table")).to_contain_text("dev-analytics-2")
+    expect(page.locator("#decision button")).to_have_count(0)
+    expect(page.locator("#decision")).to_contain_text("deciding them needs the reviewer or admin role")
+    # The keyboard shortcut finds no button either.
+    page.keyboard.press("a")
+    screenshot(page, "approvals-detail-operator")
+    assert Approval.objects.get(id=approval.id).is_pending
+    assert page.js_errors == []
