@@ -75,9 +75,18 @@ def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     execution = _execution(request, execution_id)
     node = request.GET.get("node", "")[:200]
     page = selectors.step_page(execution=execution, after=_after(request), node=node)
-    ctx = {"execution": execution, "page": page, "node": node}
+    ctx: dict[str, Any] = {"execution": execution, "page": page, "node": node}
     if not htmx.is_htmx(request):
         return redirect(f"{reverse('traces:execution', args=[execution.id])}?{request.GET.urlencode()}")
+    if request.GET.get("regions"):
+        # Only the live regions (the timeline has more pages than are loaded; rows come with "Show more").
+        return HttpResponse(fragments.render_execution_push(execution=execution, user=request.user))
+    if request.GET.get("catchup"):
+        # A socket that just (re)opened may have missed the status change too: send the live regions again.
+        ctx["catchup"] = True
+        ctx.update(fragments.header_context(execution=execution, user=request.user))
+        ctx.update(fragments.diagram_context(execution=execution))
+        ctx.update(fragments.now_context(execution=execution))
     return render(request, "traces/partials/timeline_page.html", ctx)
 
 

@@ -71,11 +71,12 @@
 
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var target = event.detail && event.detail.target;
-    if (!target || target.id !== "timeline-rows") return;
+    if (!target || target.id !== "timeline-rows" || !event.detail.shouldSwap) return;
+    var rows = target.querySelectorAll("details.step");
+    if (!rows.length) return;
     var empty = document.getElementById("timeline-empty");
     if (empty) empty.remove();
     var more = document.getElementById("timeline-more");
-    var rows = target.querySelectorAll("details.step");
     if (more && more.getAttribute("data-complete") === "1" && rows.length) {
       more.setAttribute("data-last-id", rows[rows.length - 1].getAttribute("data-step-id"));
     }
@@ -86,16 +87,21 @@
     }
   });
 
-  // After the socket (re)opens, fetch the rows it may have missed meanwhile.
-  document.addEventListener("htmx:wsOpen", function () {
+  // After the socket (re)opens, fetch what it may have missed meanwhile: the rows (when the
+  // timeline is loaded to its end) and the header, "now" and diagram regions.
+  document.addEventListener("htmx:wsOpen", function (event) {
     var more = document.getElementById("timeline-more");
-    if (!more || more.getAttribute("data-complete") !== "1" || !window.htmx) return;
-    var url = more.getAttribute("data-catchup-url");
-    var last = more.getAttribute("data-last-id");
+    var page = event.target && event.target.closest && event.target.closest(".execution-page");
+    if (!more || !page || !window.htmx) return;
+    var url = page.getAttribute("data-steps-url");
+    if (more.getAttribute("data-complete") !== "1") {
+      window.htmx.ajax("GET", url + "?regions=1", { target: "#timeline-now", swap: "none" });
+      return;
+    }
     var rows = document.getElementById("timeline-rows");
     var node = rows ? rows.getAttribute("data-node") : "";
-    if (!url) return;
-    var query = "?after=" + encodeURIComponent(last || "0") + (node ? "&node=" + encodeURIComponent(node) : "");
+    var last = more.getAttribute("data-last-id") || "0";
+    var query = "?catchup=1&after=" + encodeURIComponent(last) + (node ? "&node=" + encodeURIComponent(node) : "");
     window.htmx.ajax("GET", url + query, { target: "#timeline-more", swap: "outerHTML" });
   });
 

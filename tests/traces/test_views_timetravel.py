@@ -112,7 +112,7 @@ class LineagePageTests:
         compare = client.get(reverse("traces:compare", args=[fork.id]))
         page = compare.content.decode()
         assert compare.status_code == 200
-        assert "are shared (4 checkpoints, identical)" in page
+        assert "Up to step 2 both share one history (4 checkpoints, identical)" in page
         assert "1 changed" in page
         assert "Row 1 side by side" in page
         assert page.count('class="json-view"') >= 2

@@ -1,0 +1,125 @@
+"""How long the execution page of an execution with 1,000 steps takes to answer.
+
+Builds, in a throw-away test database (Django's own, created and dropped here), an execution
+with 1,000 steps, each with an update, a state diff and a node span with an LLM call under it,
+then times GET /executions/<id>/ through Django's test client, the first page of the timeline
+(what a browser loads) and one opened step. Prints the timings; asserts nothing.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/execution_page.py
+    .venv/bin/python bench/execution_page.py            # embedded SQLite
+    .venv/bin/python bench/execution_page.py --steps 5000 --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+
+
+def build(steps: int):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group, User
+    from django.utils import timezone
+
+    from orchestrator import roles
+    from orchestrator.models import Execution
+    from traces.models import Span, Step
+
+    user = User.objects.create_user("bench", password="bench")
+    user.groups.add(Group.objects.get_or_create(name=roles.OPERATORS)[0])
+    start = timezone.now() - datetime.timedelta(seconds=steps)
+    execution = Execution.objects.create(
+        graph_name="deep_research", graph_version="bench", status=Execution.Status.SUCCEEDED, created_by=user,
+        input={"task": "bench"}, state={"notes": ["n"] * 10}, tokens_used=steps * 400, token_budget=steps * 1000,
+        step_count=steps, started_at=start, finished_at=timezone.now(),
+    )
+    message = {"type": "ai", "content": "A research note of a few sentences. " * 8, "name": "search",
+               "usage_metadata": {"input_tokens": 300, "output_tokens": 100}}
+    rows, spans = [], []
+    for i in range(steps):
+        t0 = start + datetime.timedelta(seconds=i)
+        rows.append(Step(
+            execution=execution, step=i, nodes=["search" if i % 2 else "supervisor"],
+            checkpoint_id=str(uuid.uuid4()), update={"search": {"messages": [message], "notes": [f"note {i}"]}},
+            diff=[{"op": "add", "path": f"messages[{i}]", "after": message},
+                  {"op": "add", "path": f"notes[{i}]", "after": f"note {i}"}],
+            tokens=400, bytes_written=2_000 + 40 * i, started_at=t0, finished_at=t0 + datetime.timedelta(milliseconds=800),
+        ))
+        node_id = uuid.uuid4()
+        spans.append(Span(id=node_id, execution=execution, kind=Span.Kind.NODE, name="search", step=i, task_id=str(i),
+                          output={"messages": [message]}, started_at=t0,
+                          ended_at=t0 + datetime.timedelta(milliseconds=800)))
+        spans.append(Span(execution=execution, parent_id=node_id, kind=Span.Kind.LLM, name="gpt-4o-mini",
+                          model="gpt-4o-mini", step=i, task_id=str(i), input=[message], output=message,
+                          input_tokens=300, output_tokens=100, started_at=t0 + datetime.timedelta(milliseconds=5),
+                          ended_at=t0 + datetime.timedelta(milliseconds=700)))
+    Step.objects.bulk_create(rows, batch_size=500)
+    Span.objects.bulk_create(spans, batch_size=500)
+    return execution, user
+
+
+def timed(client, url: str, runs: int, **headers: str) -> tuple[list[float], int, int]:  # type: ignore[no-untyped-def]
+    times, size, status = [], 0, 0
+    for _ in range(runs):
+        began = time.perf_counter()
+        response = client.get(url, **headers)
+        times.append((time.perf_counter() - began) * 1000)
+        size, status = len(response.content), response.status_code
+    return times, size, status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment, teardown_test_environment
+    from django.urls import reverse
+
+    from traces.models import Step
+
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["testserver"]
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        began = time.perf_counter()
+        execution, user = build(args.steps)
+        print(f"built an execution with {args.steps:,} steps and {2 * args.steps:,} spans "
+              f"on {connection.vendor} in {time.perf_counter() - began:.1f} s")
+        client = Client()
+        client.force_login(user)
+        page = reverse("traces:execution", args=[execution.id])
+        step = Step.objects.filter(execution=execution).order_by("id")[args.steps // 2]
+        for label, url, headers in (
+            ("execution page", page, {}),
+            ("next timeline page (htmx)", reverse("traces:steps", args=[execution.id]) + f"?after={step.id}",
+             {"HTTP_HX_REQUEST": "true"}),
+            ("one opened step (htmx)", reverse("traces:step", args=[execution.id, step.id]), {"HTTP_HX_REQUEST": "true"}),
+        ):
+            timed(client, url, 1, **headers)  # warm: templates compiled, graph registry loaded
+            times, size, status = timed(client, url, args.runs, **headers)
+            print(f"{label:28} HTTP {status}  median {statistics.median(times):7.1f} ms  "
+                  f"max {max(times):7.1f} ms  ({size / 1024:.0f} KB, {args.runs} runs)")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+
+
+if __name__ == "__main__":
+    main()
