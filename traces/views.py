@@ -127,7 +127,8 @@ def execution_cancel(request: AuthedRequest, execution_id: UUID) -> HttpResponse
         messages.success(request, note)
     except InvalidState as exc:
         messages.error(request, exc.message)
-        status = 409
+        # htmx swaps only 2xx answers: the header, showing how it ended, is the answer there.
+        status = 200 if htmx.is_htmx(request) else 409
     except PermissionDenied as exc:
         raise DjangoPermissionDenied(exc.message) from None
     if htmx.is_htmx(request):

@@ -59,6 +59,25 @@ class StateAtTests:
         assert "checkpoint" in caught.value.message_dict
 
 
+class DiagramTests:
+    def test_the_waiting_node_inside_a_subgraph_is_highlighted(self, inline) -> None:  # type: ignore[no-untyped-def]
+        execution = inline(services.execution_start(graph_name="t_nested", input={"x": 0}, user=None))
+        now = states.execution_now(execution=execution)
+        assert now.state == "waiting"
+        assert now.nodes == ["child", "child:inner_ask"]
+        mermaid = states.mermaid_with_highlight(registry.get_graph("t_nested").mermaid, now)
+        assert "subgraph child" in mermaid  # drawn with its subgraph (xray)
+        assert mermaid.rstrip().endswith("class child\\3ainner_ask lg_waiting")
+        assert "classDef lg_waiting" in mermaid
+
+    def test_a_failed_node_is_marked_and_a_finished_run_has_no_current_node(self, inline) -> None:  # type: ignore[no-untyped-def]
+        failed = inline(services.execution_start(graph_name="t_boom", input={"n": 0}, user=None))
+        now = states.execution_now(execution=failed)
+        assert (now.state, now.nodes) == ("failed", ["explode"])
+        assert "class explode lg_failed" in states.mermaid_with_highlight(registry.get_graph("t_boom").mermaid, now)
+        assert states.execution_now(execution=seed_run(inline)).nodes == []
+
+
 class ForkTests:
     def test_a_fork_with_edited_reports_finishes_with_the_edit_and_knows_its_parent(self, inline, users) -> None:  # type: ignore[no-untyped-def]
         parent = seed_run(inline)
