@@ -192,6 +192,16 @@ class DetailViewTests(ApprovalViewTestCase):
         approval = make_approval()
         self.login("outsider")
         assert self.client.get(reverse("approvals:detail", args=[approval.id])).status_code == 404
+        self.assertNotContains(self.client.get(reverse("approvals:inbox")), "ws-connect")
+
+    def test_every_page_keeps_the_nav_count_live_and_the_inbox_also_asks_for_rows(self) -> None:
+        approval = make_approval()
+        self.login("operator")
+        detail = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        self.assertContains(detail, 'ws-connect="/ws/approvals/"', count=1)
+        inbox = self.client.get(reverse("approvals:inbox"))
+        self.assertContains(inbox, 'ws-connect="/ws/approvals/?rows=1"', count=1)
+        self.assertNotContains(inbox, 'ws-connect="/ws/approvals/"')
 
     def test_approving_over_htmx_returns_the_outcome_and_the_next_approval(self) -> None:
         approval = make_approval()

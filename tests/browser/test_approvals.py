@@ -7,11 +7,13 @@ clicks. Screenshots: docs/screenshots/approvals-*.png.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
+from approvals import live
 from approvals.models import Approval
 from orchestrator import services as executions
 from orchestrator.models import Execution
@@ -112,5 +114,15 @@ def test_an_operator_sees_approvals_but_no_buttons(page, role_users) -> None:  #
     # The keyboard shortcut finds no button either.
     page.keyboard.press("a")
     screenshot(page, "approvals-detail-operator")
+
+    # On any page the top bar's count follows new approvals live, and screen readers hear of them.
+    expect(page.locator("#nav-approvals-count")).to_have_text("1")
+    make_approval(value="Deploy on Friday?", node="deploy")
+    # As the runner does after commit; from a thread of its own, since Playwright's loop runs in this one.
+    announcer = threading.Thread(target=live.announce_approvals_changed)
+    announcer.start()
+    announcer.join(timeout=10)
+    expect(page.locator("#nav-approvals-count")).to_have_text("2")
+    expect(page.locator("#live-announcer")).to_have_text("New approval: deploy (t_mail)")
     assert Approval.objects.get(id=approval.id).is_pending
     assert page.js_errors == []
