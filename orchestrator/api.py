@@ -49,8 +49,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key in ("non_field_errors", "__all__") else str(key)
-            out.update(_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
+            if key in ("non_field_errors", "__all__"):
+                path = prefix or "non_field_errors"  # about the object itself, not one of its fields
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            out.update(_flatten(value, path))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
             if detail:
@@ -64,7 +67,8 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _message(fields: dict[str, list[str]]) -> str:
-    parts = [f"{name}: {' '.join(messages)}" if name else " ".join(messages) for name, messages in fields.items()]
+    parts = [f"{name}: {' '.join(messages)}" if name not in ("", "non_field_errors") else " ".join(messages)
+             for name, messages in fields.items()]
     return " ".join(parts) or "Invalid input."
 
 
@@ -93,7 +97,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = {name or "non_field_errors": messages for name, messages in _flatten(exc.detail).items()}
         body = {"message": _message(fields), "code": "invalid", "extra": {"fields": fields}}
     else:
         detail = exc.detail
@@ -125,6 +129,7 @@ def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
         404: "No such object (or you may not see it).",
         409: "The object is not in a state that allows this.",
         413: "The request body is over the size limit.",
+        429: "The graph's daily token limit is used up for today.",
     }
     out = dict(ok)
     for code in sorted({401, *errors}):
@@ -294,7 +299,7 @@ class ExecutionStartApi(APIView):
         summary="Start an execution of a graph",
         description="Answers 202 at once with the queued execution; poll it (or its steps) until it ends.",
         request=InputSerializer,
-        responses=responses({202: ExecutionSerializer}, 400, 403, 409, 413),
+        responses=responses({202: ExecutionSerializer}, 400, 403, 409, 413, 429),
         tags=["executions"],
     )
     def post(self, request: Request) -> Response:

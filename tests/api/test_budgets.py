@@ -72,3 +72,14 @@ class BudgetApiTests:
             response = api("admin").put("/api/v1/budgets/", body, format="json")
             assert response.status_code == 400, body
             assert field in fields_of(response), (body, response.json())
+
+    def test_a_graph_over_its_daily_limit_refuses_new_executions_with_429(self, api: Any) -> None:
+        response = api("admin").put(
+            "/api/v1/budgets/", {"graphs": [{"graph": "seed", "token_budget": None, "daily_token_limit": 0}]},
+            format="json",
+        )
+        assert response.status_code == 200
+        response = api("operator").post("/api/v1/executions/", {"graph": "seed", "input": {}}, format="json")
+        assert response.status_code == 429
+        assert response.json()["code"] == "daily_token_limit_reached"
+        assert response.json()["extra"]["daily_token_limit"] == 0
