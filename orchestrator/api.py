@@ -35,7 +35,6 @@ from orchestrator.serializers import (
     ExecutionSerializer,
     GraphNameField,
     JsonObjectField,
-    StrictCharField,
     StrictIntegerField,
     executions_for_output,
     page_of,
