@@ -27,7 +27,8 @@ class ExecutionFilterForm(forms.Form):
 
     def filters(self) -> ExecutionFilters:
         """The filters that validated; a bad value is ignored (and shown as an error), never a 500."""
-        data = self.cleaned_data if self.is_valid() else {k: v for k, v in getattr(self, "cleaned_data", {}).items()}
+        self.is_valid()  # fills cleaned_data with the fields that validated
+        data = self.cleaned_data
         return ExecutionFilters(
             graph=data.get("graph") or "", status=data.get("status") or "", since=data.get("since"),
             until=data.get("until"), q=data.get("q") or "",

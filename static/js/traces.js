@@ -39,6 +39,8 @@
       window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: dark ? "dark" : "default" });
       drawDiagrams(document);
     }
+    // A traceback's last frames (the graph's own code) matter most: show its end first.
+    document.querySelectorAll(".traceback pre").forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.submit(); });
     });
