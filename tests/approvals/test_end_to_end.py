@@ -5,19 +5,18 @@ reviewer through the same service the pages call."""
 from __future__ import annotations
 
 import collections
-import datetime
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
 from approvals import services
+from approvals.tasks import expire_overdue
 from approvals.models import Approval, AuditEntry
 from orchestrator import registry
 from orchestrator import services as executions
@@ -210,14 +209,28 @@ def test_the_finops_example_left_unanswered_past_its_deadline_escalates(users) -
     execution = start("finops", {**registry.get_graph("finops").example_input, "approval_timeout_seconds": 1})
     [approval] = pending(execution)
     assert approval.deadline is not None and approval.actions[0]["name"] == "shutdown_cluster"
-    # What the periodic task does, run here once the deadline has passed.
+    # Once the deadline has passed, the periodic task runs on the worker, as beat would send it.
     wait_for(lambda: timezone.now() > approval.deadline, timeout=10, what="the deadline")
-    assert services.approvals_expire_overdue(now=timezone.now() + datetime.timedelta(seconds=1)) == 1
-    approval.refresh_from_db()
-    assert approval.status == Approval.Status.EXPIRED and approval.resume_value == {"type": "timeout"}
+    expire_overdue.delay()
     execution = finished(execution)
     assert execution.status == Status.SUCCEEDED, execution.error
     assert execution.state["outcome"] == "escalated"
     assert execution.state["actions_taken"] == []
-    assert [m.subject for m in mail.outbox] == ["Expired unanswered: shutdown_cluster (finops)"]
-    assert mail.outbox[0].to == ["alice@example.com"]
+    assert execution.state["notifications"][0]["to"] == "dana.kim"  # the graph's own escalation
+    approval.refresh_from_db()
+    assert approval.status == Approval.Status.EXPIRED and approval.resume_value == {"type": "timeout"}
+    assert approval.escalated_at is not None  # and the escalation group was emailed (tests/approvals/test_expiry.py)
+    assert AuditEntry.objects.get(approval=approval).kind == AuditEntry.Kind.EXPIRY
+
+
+def test_rejecting_a_static_breakpoint_cancels_the_execution(users, runlog) -> None:  # type: ignore[no-untyped-def]
+    execution = start("t_guarded", {"n": 0})
+    [approval] = pending(execution)
+    assert (approval.format, approval.actions[0]["allowed_decisions"]) == (Approval.Format.BREAKPOINT,
+                                                                           ["approve", "reject"])
+    services.approval_decide(approval_id=approval.id, user=users["reviewer"],
+                             decisions=[{"type": "reject", "message": "not this one"}])
+    execution = finished(execution)
+    assert execution.status == Status.CANCELLED
+    assert "rejected" in execution.error["reason"]
+    assert "act" not in runs(runlog, execution)

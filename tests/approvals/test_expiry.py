@@ -91,3 +91,14 @@ class ExpiryTests(TestCase):
         approval = make_approval(value="ok?", status=Execution.Status.CANCELLED)
         self.expire(timezone.now())
         assert Approval.objects.get(id=approval.id).status == Approval.Status.CANCELLED
+
+
+def test_the_expiry_task_is_scheduled_with_the_reconciler() -> None:
+    from orchestrator.celery import schedule_periodic_tasks
+
+    sender = mock.Mock()
+    with override_settings(LOOPGATE_APPROVAL_EXPIRY_SECONDS=7):
+        schedule_periodic_tasks(sender)
+    calls = {c.kwargs["name"]: c.args for c in sender.add_periodic_task.call_args_list}
+    assert calls["expire overdue approvals"][0] == 7.0
+    sender.signature.assert_any_call("approvals.tasks.expire_overdue")

@@ -57,7 +57,16 @@ def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(
     expect(page.locator("#nav-approvals-count")).to_have_text("3")
     screenshot(page, "approvals-inbox-pending")
 
-    page.get_by_role("link", name="send_email", exact=True).click()
+    # The keyboard: "?" lists the keys, j/k move, Enter opens.
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#keys-help")).to_be_hidden()
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bis-current\b"))
+    expect(rows.nth(1)).to_contain_text("send_email")
+    page.keyboard.press("Enter")
     page.wait_for_url(f"**/approvals/{approval.id}/")
     expect(page.locator("h1")).to_contain_text("send_email")
     card = page.locator("#action-0")
@@ -67,7 +76,7 @@ def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(
         expect(decision.get_by_role("button", name=name, exact=True)).to_be_visible()
     screenshot(page, "approvals-detail")
 
-    decision.get_by_role("link", name="Edit…").click()
+    page.keyboard.press("e")  # Edit: the arguments become a form, the first field focused
     to = page.get_by_label("to:", exact=True)
     expect(to).to_be_focused()
     to.fill("bob@example.com")
