@@ -207,6 +207,9 @@ def execution_advance(*, execution_id: UUID, worker: str | None = None) -> None:
         if execution.cancel_requested:
             _finish(execution_id, worker, Status.CANCELLED)
             return
+        from traces import live
+
+        live.announce_execution(execution_id, Status.RUNNING)
         with Heartbeat(execution_id, worker) as heartbeat:
             _run(execution, worker, heartbeat)
     except LeaseLost:

@@ -89,4 +89,20 @@ def execution_cancel(*, execution_id: Any, user: User | None) -> Execution:
                 update_fields=["status", "cancel_requested", "finished_at", "lease_owner", "lease_expires_at",
                                "updated_at"]
             )
+            _cancel_pending_approvals(execution)
+            transaction.on_commit(partial(_announce_status, execution.id, execution.status))
     return execution
+
+
+def _cancel_pending_approvals(execution: Execution) -> None:
+    from approvals import live as approvals_live
+    from approvals import services as approvals
+
+    if approvals.approvals_cancel_for_execution(execution_id=execution.id):
+        transaction.on_commit(approvals_live.announce_approvals_changed)
+
+
+def _announce_status(execution_id: Any, status: str) -> None:
+    from traces import live
+
+    live.announce_execution(execution_id, status)

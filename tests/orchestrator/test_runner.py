@@ -205,14 +205,16 @@ class RunnerTraceTests:
             while True:
                 message = await asyncio.wait_for(layer.receive(channel), timeout=60)
                 received.append(message)
-                if message["type"] == "trace.execution":
+                if message["type"] == "trace.execution" and message["status"] in Execution.FINISHED:
                     return
 
         async_to_sync(listen)()
         step_ids = [m["step_id"] for m in received if m["type"] == "trace.step"]
         assert step_ids == list(Step.objects.filter(execution=execution).order_by("step").values_list("id", flat=True))
         assert len(step_ids) == 4  # the input and three runs of work
-        assert received[-1] == {"type": "trace.execution", "execution_id": str(execution.id), "status": "succeeded"}
+        statuses = [m["status"] for m in received if m["type"] == "trace.execution"]
+        assert statuses == ["running", "succeeded"]
+        assert received[0]["type"] == "trace.execution"  # running is announced before the first step
 
 
 class RunnerConcurrencyTests:
@@ -293,3 +295,14 @@ class RunnerDurabilityTests:
             assert set(Execution.objects.filter(id__in=ids).values_list("status", flat=True)) == {Status.SUCCEEDED}
         finally:
             private.stop()
+
+
+class CancelServiceTests:
+    def test_cancelling_a_waiting_execution_cancels_its_pending_approvals(self, worker) -> None:  # type: ignore[no-untyped-def]
+        worker()
+        execution = services.execution_start(graph_name="t_guarded", input={"n": 0}, user=None)
+        wait_for(status_is(execution.id, Status.INTERRUPTED), timeout=60, what="the breakpoint")
+        services.execution_cancel(execution_id=execution.id, user=None)
+        execution.refresh_from_db()
+        assert execution.status == Status.CANCELLED
+        assert list(Approval.objects.filter(execution=execution).values_list("status", flat=True)) == ["cancelled"]
