@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -135,7 +134,6 @@ class AuditEntry(models.Model):
         EXPIRY = "expiry", "expired"
         CLAIM = "claim", "claimed"
         RELEASE = "release", "released"
-        BUDGET = "budget", "budget change"
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -162,18 +160,3 @@ class AuditEntry(models.Model):
     @property
     def who(self) -> str:
         return self.actor_name or "Loopgate"
-
-    def as_row(self) -> dict[str, Any]:
-        """The CSV export's columns."""
-        return {
-            "when": self.created_at.isoformat(),
-            "who": self.who,
-            "kind": self.kind,
-            "outcome": self.outcome,
-            "action": self.action,
-            "graph": self.graph_name,
-            "execution": str(self.execution_id or ""),
-            "approval": str(self.approval_id or ""),
-            "comment": self.comment,
-            "detail": json.dumps(self.detail, ensure_ascii=False, sort_keys=True),
-        }

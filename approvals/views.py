@@ -236,14 +236,14 @@ def audit(request: AuthedRequest) -> HttpResponse:
     user = request.user
     form = AuditFilterForm(request.GET or None, users=selectors.audit_actor_names(user=user),
                            graphs=selectors.audit_graph_names(user=user))
-    entries = selectors.audit_list(user=user, **form.filters())
+    filters = form.filters()
     if request.GET.get("export") == "csv":
         writer = csv.writer(_Echo())
         columns = ["when", "who", "kind", "outcome", "action", "graph", "execution", "approval", "comment", "detail"]
 
         def rows():  # type: ignore[no-untyped-def]
             yield writer.writerow(columns)
-            for entry in entries.iterator():
+            for entry in selectors.audit_rows(user=user, **filters):
                 row = entry.as_row()
                 yield writer.writerow([_csv_cell(str(row[c])) for c in columns])
 
@@ -251,8 +251,7 @@ def audit(request: AuthedRequest) -> HttpResponse:
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="loopgate-audit-{stamp}.csv"'
         return response
-    total = entries.count()
-    ctx = {"form": form, "entries": list(entries[:AUDIT_PAGE_SIZE]), "total": total,
-           "page_size": AUDIT_PAGE_SIZE, "query": request.GET.urlencode(),
-           "visible": selectors.approvals_visible_to(user=user)}
+    ctx = {"form": form, "entries": list(selectors.audit_rows(user=user, limit=AUDIT_PAGE_SIZE, **filters)),
+           "total": selectors.audit_count(user=user, **filters), "page_size": AUDIT_PAGE_SIZE,
+           "query": request.GET.urlencode(), "visible": selectors.approvals_visible_to(user=user)}
     return render(request, "approvals/audit.html", ctx)

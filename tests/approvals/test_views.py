@@ -327,7 +327,7 @@ class AuditViewTests(ApprovalViewTestCase):
     def test_filters_by_user_graph_and_date(self) -> None:
         self.login("reviewer")
         url = reverse("approvals:audit")
-        assert [e.actor_name for e in self.client.get(url, {"user": "rita"}).context["entries"]] == ["rita"]
+        assert [e.who for e in self.client.get(url, {"user": "rita"}).context["entries"]] == ["rita"]
         assert [e.graph_name for e in self.client.get(url, {"graph": "finops"}).context["entries"]] == ["finops"]
         assert list(self.client.get(url, {"date_from": "2999-01-01"}).context["entries"]) == []
         assert len(self.client.get(url, {"date_to": "2999-01-01"}).context["entries"]) == 2
@@ -339,3 +339,17 @@ class AuditViewTests(ApprovalViewTestCase):
         rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
         assert [(r["who"], r["outcome"], r["graph"]) for r in rows] == [("alice", "rejected", "finops")]
         assert rows[0]["comment"] == "'=HYPERLINK(\"x\")"
+
+    def test_budget_changes_are_in_the_log_too(self) -> None:
+        from orchestrator.models import BudgetChange
+
+        BudgetChange.objects.create(user=self.users["admin"], username="alice", scope="graph", graph_name="finops",
+                                    field="token_budget", old_value=20_000, new_value=50_000)
+        self.login("operator")
+        response = self.client.get(reverse("approvals:audit"), {"graph": "finops"})
+        assert [e.kind for e in response.context["entries"]] == ["budget", "decision"]
+        self.assertContains(response, "budget per execution: 20,000 → 50,000")
+        response = self.client.get(reverse("approvals:audit"), {"export": "csv", "user": "alice"})
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [(r["kind"], r["outcome"]) for r in rows] == [
+            ("budget", "budget per execution: 20,000 → 50,000"), ("decision", "rejected")]
