@@ -2,8 +2,8 @@
 
 - New approvals: an email to every reviewer and admin with an address, and one
   webhook call per approval (event ``approval.created``).
-- Expired ones: an email to the members of ``LOOPGATE_ESCALATION_GROUP`` and a
-  webhook call (event ``approval.escalated``).
+- Expired ones: an email to the members of ``LOOPGATE_ESCALATION_GROUP`` (and
+  the reviewers) and a webhook call (event ``approval.escalated``).
 
 Links lead to the approval page (``LOOPGATE_SITE_URL`` + its path); a visitor
 who is not logged in is sent to the login page and back.
@@ -102,10 +102,13 @@ def notify_escalated(approval_ids: list[Any]) -> int:
         return 0
     for approval in approvals:
         queue_webhook("approval.escalated", approval)
-    recipients = escalation_emails()
-    if not recipients:
+    escalation = escalation_emails()
+    if not escalation:
         logger.warning("no one in group %r to escalate approvals %s to", settings.LOOPGATE_ESCALATION_GROUP,
                        approval_ids)
+    # The escalation group follows up; reviewers hear of it too (they may still be on it).
+    recipients = sorted(set(escalation) | set(reviewer_emails()))
+    if not recipients:
         return 0
     first = approvals[0]
     subject = f"Expired unanswered: {first.title} ({first.execution.graph_name})"

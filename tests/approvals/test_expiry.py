@@ -51,7 +51,7 @@ class ExpiryTests(TestCase):
         self.advance.assert_called_once_with(str(approval.execution_id))
         assert AuditEntry.objects.get().outcome == "expired"
         [email] = mail.outbox
-        assert email.to == ["dana@example.com"]
+        assert email.to == ["alice@example.com", "dana@example.com", "rita@example.com"]
         assert email.subject == "Expired unanswered: shutdown_cluster (t_mail)"
         assert f"https://loopgate.example.com/approvals/{approval.id}/" in email.body
         assert services.approval_resume_map(execution_id=approval.execution_id,
@@ -63,7 +63,8 @@ class ExpiryTests(TestCase):
         self.expire(timezone.now())
         approval.refresh_from_db()
         assert approval.resume_value["decisions"][0]["type"] == "reject"
-        assert [e.to for e in mail.outbox] == [["alice@example.com"]]  # the default escalation group: admins
+        # The default escalation group is the admins; reviewers hear of it too.
+        assert [e.to for e in mail.outbox] == [["alice@example.com", "rita@example.com"]]
 
     def test_a_payload_that_allows_no_refusal_cancels_its_execution_instead(self) -> None:
         execution = make_execution()
@@ -78,6 +79,15 @@ class ExpiryTests(TestCase):
         assert Approval.objects.get(id=approval.id).status == Approval.Status.EXPIRED
         assert Approval.objects.get(id=sibling.id).status == Approval.Status.CANCELLED
         self.advance.assert_not_called()
+
+    @override_settings(LOOPGATE_WEBHOOK_URL="http://127.0.0.1:9/hook")
+    def test_an_expiry_also_fires_the_escalation_webhook(self) -> None:
+        approval = make_approval(value={"question": "ok?", "timeout_seconds": 1})
+        with mock.patch("approvals.tasks.deliver_webhook.delay") as delay:
+            self.expire(timezone.now() + LATER)
+        [(event, body)] = [c.args for c in delay.call_args_list]
+        assert event == "approval.escalated"
+        assert f'"id":"{approval.id}"' in body and '"status":"expired"' in body
 
     def test_a_decided_approval_never_expires(self) -> None:
         approval = make_approval(value={"question": "ok?", "timeout_seconds": 1})
