@@ -151,6 +151,7 @@ class DecisionForm(forms.Form):
         else:
             self.fields["comment"].label = "Comment"
             self.fields["comment"].help_text = "Kept in the audit log."
+            self.fields["comment"].widget.attrs["placeholder"] = "Why (optional)"
         self.cards: list[ActionForm] = []
         for index, action in enumerate(self.actions):
             self.cards.append(self._add_action_fields(index, action))
@@ -169,7 +170,9 @@ class DecisionForm(forms.Form):
         allowed = [d for d in payloads.ALL_DECISIONS if d in (action.get("allowed_decisions") or [])]
         card = ActionForm(index=index, action=action, allowed=allowed, type_name=f"d-{index}-type",
                           message_name=f"d-{index}-message")
-        choices = [(d, payloads.DECISION_LABELS[d]) for d in allowed]
+        # The order reviewers read them in: Approve, Edit, Respond, Reject.
+        shown = [d for d in (payloads.APPROVE, payloads.EDIT, payloads.RESPOND, payloads.REJECT) if d in allowed]
+        choices = [(d, payloads.DECISION_LABELS[d]) for d in shown]
         self.fields[card.type_name] = forms.ChoiceField(
             label=f"Decision on {action.get('name', 'the action')}", choices=choices,
             widget=forms.RadioSelect if not self.single else forms.HiddenInput,
@@ -179,7 +182,7 @@ class DecisionForm(forms.Form):
         if not self.single:
             self.fields[card.message_name] = forms.CharField(
                 label="Message to the agent", required=False, max_length=payloads.MAX_MESSAGE,
-                widget=forms.Textarea(attrs={"rows": 2}),
+                widget=forms.Textarea(attrs={"rows": 1}),
                 help_text="Needed to Respond; optional with Reject.",
             )
         if payloads.EDIT in allowed:

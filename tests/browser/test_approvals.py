@@ -76,6 +76,11 @@ def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(
         expect(decision.get_by_role("button", name=name, exact=True)).to_be_visible()
     screenshot(page, "approvals-detail")
 
+    # Respond needs a message: the answer comes back with the error next to the box, nothing decided.
+    decision.get_by_role("button", name="Respond", exact=True).click()
+    expect(decision.locator(".decision-comment .errorlist")).to_have_text("Write the answer to send back to the agent.")
+    assert Approval.objects.get(id=approval.id).is_pending
+
     page.keyboard.press("e")  # Edit: the arguments become a form, the first field focused
     to = page.get_by_label("to:", exact=True)
     expect(to).to_be_focused()
@@ -96,6 +101,14 @@ def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(
     expect(page.locator("#nav-approvals-count")).to_have_text("2")
     expect(page.get_by_role("link", name=re.compile(r"^Next: "))).to_be_visible()
     screenshot(page, "approvals-decided")
+
+    # The audit log has it: who, what, where.
+    page.goto("/approvals/audit/")
+    entry = page.locator("table.audit-table tbody tr").first
+    expect(entry).to_contain_text("rita")
+    expect(entry).to_contain_text("edited")
+    expect(entry).to_contain_text("t_hitl_agent")
+    screenshot(page, "approvals-audit")
 
     execution.refresh_from_db()
     assert execution.status == Execution.Status.SUCCEEDED, execution.error
