@@ -134,6 +134,7 @@ class AuditEntry(models.Model):
         EXPIRY = "expiry", "expired"
         CLAIM = "claim", "claimed"
         RELEASE = "release", "released"
+        BUDGET = "budget", "budget change"
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -9,8 +9,7 @@ someone other than the user who started the execution.
 from __future__ import annotations
 
 import datetime
-import heapq
-import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -176,34 +175,9 @@ def audit_list(
     return qs.order_by("-created_at", "-id")
 
 
-def budget_change_list(
-    *,
-    user: Any,
-    actor: str = "",
-    graph: str = "",
-    date_from: datetime.date | None = None,
-    date_to: datetime.date | None = None,
-) -> QuerySet[Any]:
-    """The budget change log under the same filters (the audit page shows it with the decisions)."""
-    from orchestrator.models import BudgetChange
-
-    if not approvals_visible_to(user=user):
-        return BudgetChange.objects.none()
-    qs = BudgetChange.objects.all()
-    if actor:
-        qs = qs.filter(username=actor)
-    if graph:
-        qs = qs.filter(graph_name=graph)
-    if date_from:
-        qs = qs.filter(created_at__date__gte=date_from)
-    if date_to:
-        qs = qs.filter(created_at__date__lte=date_to)
-    return qs.order_by("-created_at", "-id")
-
-
 @dataclass
 class AuditRow:
-    """One line of the audit page or its CSV: a decision (``AuditEntry``) or a budget change."""
+    """One line of the audit page or its CSV."""
 
     created_at: datetime.datetime
     who: str
@@ -222,22 +196,7 @@ class AuditRow:
         return cls(entry.created_at, entry.who, entry.kind, entry.outcome, entry.action, entry.graph_name,
                    entry.execution_id, entry.approval_id, entry.comment, entry.detail, f"audit-{entry.id}")
 
-    @classmethod
-    def of_budget(cls, change: Any) -> AuditRow:
-        def amount(value: int | None) -> str:
-            return "none" if value is None else f"{value:,}"
-
-        scope = change.get_scope_display()
-        where = change.graph_name if change.scope == "graph" else (
-            f"execution {str(change.execution_id)[:8]}" if change.execution_id else scope)
-        return cls(change.created_at, change.who, "budget",
-                   f"{change.get_field_display()}: {amount(change.old_value)} → {amount(change.new_value)}",
-                   where, change.graph_name, change.execution_id, None, str(change.detail.get("reason", "") or ""),
-                   change.detail, f"budget-{change.id}")
-
     def as_row(self) -> dict[str, Any]:
-        import json
-
         return {"when": self.created_at.isoformat(), "who": self.who, "kind": self.kind, "outcome": self.outcome,
                 "action": self.action, "graph": self.graph_name, "execution": str(self.execution_id or ""),
                 "approval": str(self.approval_id or ""), "comment": self.comment,
@@ -245,39 +204,27 @@ class AuditRow:
 
 
 def audit_rows(*, user: Any, limit: int | None = None, **filters: Any) -> Iterator[AuditRow]:
-    """Decisions and budget changes, merged newest first (``limit`` of them, or all, streamed)."""
+    """Decisions, claims, expiries and budget changes, newest first (``limit`` of them, or all, streamed)."""
     entries = audit_list(user=user, **filters)
-    changes = budget_change_list(user=user, **filters)
     if limit is not None:
-        entries, changes = entries[:limit], changes[:limit]
-    merged = heapq.merge((AuditRow.of_entry(e) for e in entries.iterator()),
-                         (AuditRow.of_budget(c) for c in changes.iterator()),
-                         key=lambda row: row.created_at, reverse=True)
-    return itertools.islice(merged, limit) if limit is not None else merged
+        entries = entries[:limit]
+    return (AuditRow.of_entry(entry) for entry in entries.iterator())
 
 
 def audit_count(*, user: Any, **filters: Any) -> int:
-    return audit_list(user=user, **filters).count() + budget_change_list(user=user, **filters).count()
+    return audit_list(user=user, **filters).count()
 
 
 def audit_actor_names(*, user: Any) -> list[str]:
     if not approvals_visible_to(user=user):
         return []
-    from orchestrator.models import BudgetChange
-
-    names = set(AuditEntry.objects.exclude(actor_name="").values_list("actor_name", flat=True))
-    names |= set(BudgetChange.objects.exclude(username="").values_list("username", flat=True))
-    return sorted(names)
+    return sorted(set(AuditEntry.objects.exclude(actor_name="").values_list("actor_name", flat=True)))
 
 
 def audit_graph_names(*, user: Any) -> list[str]:
     if not approvals_visible_to(user=user):
         return []
-    from orchestrator.models import BudgetChange
-
-    names = set(AuditEntry.objects.exclude(graph_name="").values_list("graph_name", flat=True))
-    names |= set(BudgetChange.objects.exclude(graph_name="").values_list("graph_name", flat=True))
-    return sorted(names)
+    return sorted(set(AuditEntry.objects.exclude(graph_name="").values_list("graph_name", flat=True)))
 
 
 def user_for_display(user: User | None, viewer: Any) -> str:

@@ -170,8 +170,8 @@ def audit_record(
     detail: dict[str, Any] | None = None,
     comment: str = "",
 ) -> AuditEntry:
-    """One audit line. Call inside the transaction of the change it records.
-    (Budget changes have their own log, ``BudgetChange``; the audit page shows both.)"""
+    """One audit line. Call inside the transaction of the change it records
+    (budget changes come here too, ``kind=AuditEntry.Kind.BUDGET``, from orchestrator/budgets.py)."""
     if approval is not None:
         execution_id = execution_id or approval.execution_id
         action = action or ", ".join(str(a.get("name", "")) for a in approval.actions or [])

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('kind', models.CharField(choices=[('decision', 'decision'), ('expiry', 'expired'), ('claim', 'claimed'), ('release', 'released')], max_length=12)),
+                ('kind', models.CharField(choices=[('decision', 'decision'), ('expiry', 'expired'), ('claim', 'claimed'), ('release', 'released'), ('budget', 'budget change')], max_length=12)),
                 ('actor_name', models.CharField(blank=True, help_text='The username at the time; empty for Loopgate itself.', max_length=150)),
                 ('graph_name', models.CharField(blank=True, db_index=True, max_length=200)),
                 ('action', models.CharField(blank=True, help_text='What it was about: the action names.', max_length=200)),

@@ -341,15 +341,14 @@ class AuditViewTests(ApprovalViewTestCase):
         assert rows[0]["comment"] == "'=HYPERLINK(\"x\")"
 
     def test_budget_changes_are_in_the_log_too(self) -> None:
-        from orchestrator.models import BudgetChange
-
-        BudgetChange.objects.create(user=self.users["admin"], username="alice", scope="graph", graph_name="finops",
-                                    field="token_budget", old_value=20_000, new_value=50_000)
+        with self.captureOnCommitCallbacks(execute=True):  # as orchestrator/budgets.py records them
+            services.audit_record(kind=AuditEntry.Kind.BUDGET, actor=self.users["admin"], graph_name="finops",
+                                  action="budget per execution", outcome="changed", comment="20,000 → 50,000",
+                                  detail={"old": 20_000, "new": 50_000})
         self.login("operator")
         response = self.client.get(reverse("approvals:audit"), {"graph": "finops"})
         assert [e.kind for e in response.context["entries"]] == ["budget", "decision"]
-        self.assertContains(response, "budget per execution: 20,000 → 50,000")
+        self.assertContains(response, "20,000 → 50,000")
         response = self.client.get(reverse("approvals:audit"), {"export": "csv", "user": "alice"})
         rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-        assert [(r["kind"], r["outcome"]) for r in rows] == [
-            ("budget", "budget per execution: 20,000 → 50,000"), ("decision", "rejected")]
+        assert [(r["kind"], r["action"]) for r in rows] == [("budget", "budget per execution"), ("decision", "agent")]
