@@ -262,6 +262,7 @@ def _run(execution: Execution, worker: str, heartbeat: Heartbeat) -> None:
                        "traceback": traceback.format_exc()})
     except LoopgateError as exc:
         _finish(execution.id, worker, getattr(exc, "execution_status", Status.FAILED),
+                state=_state_or_none(execution, locals().get("config")),
                 error={"type": type(exc).__name__, "message": exc.message, "reason": exc.message,
                        "node": recorder.failed_node, "code": exc.code, **exc.extra})
     except Exception as exc:  # noqa: BLE001 - whatever the graph raises is recorded on the execution

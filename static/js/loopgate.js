@@ -18,6 +18,17 @@
     announce(detail && typeof detail === "object" ? detail.value || detail.text : detail);
   });
 
+  // --- htmx error fragments ---------------------------------------------------------
+  // Views answer bad input with the form and its errors (422) and a lost race
+  // with who won (409): show those fragments instead of dropping them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (status === 409 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // --- copy buttons -------------------------------------------------------------
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
