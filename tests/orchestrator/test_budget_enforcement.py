@@ -132,6 +132,7 @@ def test_an_endless_loop_stops_at_its_budget_and_resumes_where_it_stopped_after_
     # Its checkpoints and state are kept: ten calls returned.
     assert Checkpoint.objects.filter(thread_id=str(execution.id)).count() >= 11
     assert checkpointed_state(execution)["n"] == 10
+    assert execution.state["n"] == 10  # shown on the page as the state where it stopped
 
     resumed = budgets.execution_budget_raise(execution_id=execution.id, user=users["admin"], token_budget=15_000)
     assert resumed.status == Status.QUEUED
