@@ -9,7 +9,6 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("decide/", views.bulk_decide, name="bulk_decide"),
     path("audit/", views.audit, name="audit"),
-    path("count/", views.nav_count, name="nav_count"),
     path("<uuid:approval_id>/", views.detail, name="detail"),
     path("<uuid:approval_id>/decide/", views.decide, name="decide"),
     path("<uuid:approval_id>/claim/", views.claim, name="claim"),

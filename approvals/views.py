@@ -211,13 +211,6 @@ def execution_status(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
     return render(request, "approvals/partials/execution_status.html", ctx)
 
 
-@require_GET
-def nav_count(request: AuthedRequest) -> HttpResponse:
-    count = selectors.approval_pending_count(user=request.user) if selectors.approvals_visible_to(
-        user=request.user) else 0
-    return render(request, "approvals/partials/nav_count.html", {"count": count})
-
-
 # --- the audit log ----------------------------------------------------------------------------------
 
 
