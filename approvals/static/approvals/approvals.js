@@ -124,18 +124,6 @@
     if (help) openHelp();
   });
 
-  // Invalid input comes back as the fragment with its errors (422), a refusal as 409:
-  // swap them in like any answer (htmx leaves 4xx alone by default).
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var status = event.detail.xhr && event.detail.xhr.status;
-    var elt = event.detail.elt;
-    if ((status === 422 || status === 409) && elt && elt.closest &&
-        elt.closest("#decision, #inbox-body, #claim-box, .approval-row")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
   // --- one approval --------------------------------------------------------------------------
   function press(key) {
     var button = document.querySelector('#decision [data-key="' + key + '"]');
