@@ -50,6 +50,10 @@ def _reconcile_forever() -> None:
         try:
             # At start-up every queued or orphaned execution is ours to pick up.
             executions_reconcile(queued_older_than=0 if first else None)
+            # No beat runs in embedded mode: overdue approvals expire here.
+            from approvals.services import approvals_expire_overdue
+
+            approvals_expire_overdue()
         except Exception:  # noqa: BLE001 - try again at the next tick
             logger.warning("reconciler tick failed", exc_info=True)
         finally:

@@ -320,13 +320,23 @@ def _hand_off(graph: Any, config: dict[str, Any], execution: Execution, worker: 
         if not _finish(execution.id, worker, Status.INTERRUPTED, state=state):
             raise LeaseLost("The lease expired before the interrupt was handed over.")
         if pending:
-            approvals.approval_create_for_interrupts(execution_id=execution.id, interrupts=pending)  # type: ignore[arg-type]
+            rows = approvals.approval_create_for_interrupts(execution_id=execution.id, interrupts=pending)  # type: ignore[arg-type]
         else:
             assert held is not None
-            approvals.approval_create_for_breakpoint(
+            rows = [approvals.approval_create_for_breakpoint(
                 execution_id=execution.id, checkpoint_id=snapshot.config["configurable"]["checkpoint_id"],
                 nodes=held[0], when=held[1],
-            )
+            )]
+        # A reviewer may have decided the last approval while this run was
+        # re-handing it over (the execution was `running`, so the decision
+        # could not queue it). Our UPDATE above holds the execution's row lock,
+        # which the deciding transaction takes first, so this read sees every
+        # decision committed before us; later ones find `interrupted` and queue.
+        if rows and not any(row.is_pending for row in rows):
+            from orchestrator.tasks import advance
+
+            Execution.objects.filter(id=execution.id, status=Status.INTERRUPTED).update(status=Status.QUEUED)
+            transaction.on_commit(partial(advance.delay, str(execution.id)))
         transaction.on_commit(_announce_approvals)
 
 

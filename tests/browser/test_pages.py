@@ -21,16 +21,18 @@ HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 
 # Which top-bar entries each role sees, and the page it lands on after logging in.
 ROLES = {
-    "alice": ("admin", ["Approvals", "Executions", "Graphs", "Budgets"], "Executions"),
-    "rita": ("reviewer", ["Approvals", "Executions", "Graphs"], "Approvals"),
-    "otto": ("operator", ["Approvals", "Executions", "Graphs"], "Executions"),
-    "charlie": ("no role", ["Approvals", "Executions", "Graphs"], "Executions"),
+    "alice": ("admin", ["Approvals", "Executions", "Graphs", "Budgets", "Audit", "API tokens"], "Executions"),
+    "rita": ("reviewer", ["Approvals", "Executions", "Graphs", "Audit"], "Approvals"),
+    "otto": ("operator", ["Approvals", "Executions", "Graphs", "Audit"], "Executions"),
+    "charlie": ("no role", ["Approvals", "Executions", "Graphs", "Audit"], "Executions"),
 }
 PAGES = {
     "Approvals": "/approvals/",
     "Executions": "/executions/",
     "Graphs": "/graphs/",
     "Budgets": "/budgets/",
+    "Audit": "/approvals/audit/",
+    "API tokens": "/tokens/",
 }
 
 
@@ -101,7 +103,7 @@ def test_admin_walks_every_page_and_logs_out(page, role_users):
     for label in entries:
         visit_by_nav(page, label)
         expect(page.locator("main h1").first).to_be_visible()
-        name = {"Approvals": "approvals-inbox"}.get(label, label.lower())
+        name = {"Approvals": "approvals-inbox", "API tokens": "api-tokens"}.get(label, label.lower())
         if label != "Approvals":  # the reviewer's inbox is the one pictured
             screenshot(page, name)
         if label == "Executions":  # usable at 768 px too
