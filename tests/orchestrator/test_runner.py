@@ -306,3 +306,32 @@ class CancelServiceTests:
         execution.refresh_from_db()
         assert execution.status == Status.CANCELLED
         assert list(Approval.objects.filter(execution=execution).values_list("status", flat=True)) == ["cancelled"]
+
+
+class HandOffRaceTests:
+    def test_a_decision_made_while_a_rerun_hands_over_again_still_resumes_the_execution(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        from orchestrator import runner
+
+        monkeypatch.setattr(services, "_queue_advance", lambda _id: None)
+        execution = services.execution_start(graph_name="t_guarded", input={"n": 0}, user=None)
+        runner.execution_advance(execution_id=execution.id)  # the real runner, in this process
+        execution.refresh_from_db()
+        assert execution.status == Status.INTERRUPTED
+        # A duplicate message re-runs it while its breakpoint is still pending...
+        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        hand_off = runner._hand_off
+
+        def decided_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+            # ...and a reviewer approves while that run is `running`: the decision cannot queue it.
+            Approval.objects.filter(execution=execution).update(status=Approval.Status.APPROVED)
+            return hand_off(*args, **kwargs)
+
+        monkeypatch.setattr(runner, "_hand_off", decided_meanwhile)
+        runner.execution_advance(execution_id=execution.id)
+        execution.refresh_from_db()
+        assert execution.status == Status.QUEUED  # not stuck waiting for a decision already made
+        monkeypatch.setattr(runner, "_hand_off", hand_off)
+        runner.execution_advance(execution_id=execution.id)
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED
+        assert execution.state["log"] == ["work 1", "acted"]
