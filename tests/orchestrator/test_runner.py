@@ -268,6 +268,25 @@ class RunnerDurabilityTests:
                 assert counts[(str(execution.id), "work", str(step))] == 1, f"step {step} ran again"
         assert sum(n for (t, _, _), n in counts.items() if t == str(execution.id)) <= 7  # 6 + the one killed
 
+    def test_a_step_longer_than_the_lease_keeps_its_worker_thanks_to_the_heartbeat(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        env = {"LOOPGATE_LEASE_SECONDS": "5", "LOOPGATE_RECONCILE_SECONDS": "1"}
+        worker("slow", pool="solo", **env)
+        worker("eager", pool="solo", **env)  # would take over the moment the lease lapsed
+        beat = start_beat(**env)
+        try:
+            execution = services.execution_start(
+                graph_name="t_counter", input={"n": 0, "target": 2, "sleep": 8.0}, user=None
+            )
+            wait_for(finished(execution.id), timeout=90, what="two eight-second steps")
+        finally:
+            beat.kill()
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED, execution.error
+        counts = runs(runlog)
+        # Each eight-second step ran once, though the lease is five seconds:
+        # the heartbeat extended it, and the reconciler never handed it over.
+        assert sorted(n for (t, _, _), n in counts.items() if t == str(execution.id)) == [1, 1]
+
     def test_executions_queued_on_a_flushed_broker_are_requeued_and_finish(self, worker) -> None:  # type: ignore[no-untyped-def]
         private = PrivateRedis()
         try:
