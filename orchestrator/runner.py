@@ -96,16 +96,25 @@ class Heartbeat:
 
     def _beat(self) -> None:
         interval = max(1.0, settings.LOOPGATE_LEASE_SECONDS / 3)
+        extended_at = timezone.now()
         try:
             while not self._stop.wait(interval):
-                extended = Execution.objects.filter(
-                    id=self.execution_id, lease_owner=self.worker, status=Status.RUNNING
-                ).update(lease_expires_at=timezone.now() + _lease_seconds())
+                try:
+                    extended = Execution.objects.filter(
+                        id=self.execution_id, lease_owner=self.worker, status=Status.RUNNING
+                    ).update(lease_expires_at=timezone.now() + _lease_seconds())
+                except Exception:  # noqa: BLE001 - retried until the lease would lapse
+                    logger.warning("heartbeat of %s failed", self.execution_id, exc_info=True)
+                    close_old_connections()
+                    if timezone.now() - extended_at > _lease_seconds() * 0.8:
+                        # The lease may lapse and another worker take over: stop at the next step.
+                        self.lost.set()
+                        return
+                    continue
                 if extended != 1:
                     self.lost.set()
                     return
-        except Exception:  # noqa: BLE001 - a failed heartbeat lets the lease lapse; the reconciler recovers
-            logger.warning("heartbeat of %s failed", self.execution_id, exc_info=True)
+                extended_at = timezone.now()
         finally:
             close_old_connections()
 
@@ -160,13 +169,12 @@ def _breakpoint(graph: Any, snapshot: Any, execution_id: UUID) -> tuple[list[str
     nxt = list(snapshot.next)
     if before == "*" or any(n in before for n in nxt):
         return ([n for n in nxt if before == "*" or n in before], "before")
-    if after:
-        from traces.models import Step
-
-        checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
-        step = Step.objects.filter(execution_id=execution_id, checkpoint_id=checkpoint_id).first()
-        if step is not None and (after == "*" or any(n in after for n in step.nodes)):
-            return ([n for n in step.nodes if after == "*" or n in after], "after")
+    if after and snapshot.parent_config:
+        # The nodes that wrote this checkpoint are the ones its parent had next:
+        # read from the checkpointer, not the trace, which a crash may have cut short.
+        ran = list(graph.get_state(snapshot.parent_config).next)
+        if after == "*" or any(n in after for n in ran):
+            return ([n for n in ran if after == "*" or n in after], "after")
     return None
 
 
@@ -241,7 +249,9 @@ def _run(execution: Execution, worker: str, heartbeat: Heartbeat) -> None:
             _finish(execution.id, worker, Status.CANCELLED, error={"reason": start.cancel})
             return
         if not start.done:
-            for _mode, event in graph.stream(start.input, config, stream_mode=["debug"]):
+            # durability="sync": a checkpoint is saved before its event reaches us,
+            # so a step is never recorded for a checkpoint a crash could lose.
+            for _mode, event in graph.stream(start.input, config, stream_mode=["debug"], durability="sync"):
                 step = recorder.on_event(event)
                 if step is not None or event.get("type") == "checkpoint":
                     _at_step_boundary(execution.id, heartbeat)
@@ -285,6 +295,8 @@ def _at_step_boundary(execution_id: UUID, heartbeat: Heartbeat) -> None:
     row = Execution.objects.filter(id=execution_id).values("cancel_requested", "lease_owner").first()
     if row is None:
         raise StopRun(Status.CANCELLED, "The execution was deleted.")
+    if row["lease_owner"] != heartbeat.worker:
+        raise LeaseLost("Another worker holds the lease now.")
     if row["cancel_requested"]:
         raise StopRun(Status.CANCELLED, "Cancelled by a user.")
 
@@ -319,6 +331,13 @@ def _hand_off(graph: Any, config: dict[str, Any], execution: Execution, worker: 
     with transaction.atomic():
         if not _finish(execution.id, worker, Status.INTERRUPTED, state=state):
             raise LeaseLost("The lease expired before the interrupt was handed over.")
+        # Our UPDATE holds the row lock: a cancel committed before it is visible
+        # now (one after it finds `interrupted` and cancels the approvals itself).
+        if Execution.objects.filter(id=execution.id, cancel_requested=True).update(
+            status=Status.CANCELLED, finished_at=timezone.now(), error={"reason": "Cancelled by a user."}
+        ):
+            transaction.on_commit(partial(_announce_status, execution.id, Status.CANCELLED))
+            return
         if pending:
             rows = approvals.approval_create_for_interrupts(execution_id=execution.id, interrupts=pending)  # type: ignore[arg-type]
         else:
@@ -338,6 +357,12 @@ def _hand_off(graph: Any, config: dict[str, Any], execution: Execution, worker: 
             Execution.objects.filter(id=execution.id, status=Status.INTERRUPTED).update(status=Status.QUEUED)
             transaction.on_commit(partial(advance.delay, str(execution.id)))
         transaction.on_commit(_announce_approvals)
+
+
+def _announce_status(execution_id: UUID, status: str) -> None:
+    from traces import live
+
+    live.announce_execution(execution_id, status)
 
 
 def _announce_approvals() -> None:
@@ -365,6 +390,8 @@ def executions_reconcile(*, queued_older_than: float | None = None) -> int:
             | Q(status=Status.RUNNING, lease_expires_at__isnull=True)
         ).values_list("id", flat=True)[:500]
     )
+    # Touch the queued ones: a backlog is re-sent once per grace period, not at every tick.
+    Execution.objects.filter(id__in=ids, status=Status.QUEUED).update(updated_at=now)
     for execution_id in ids:
         advance.delay(str(execution_id))
     if ids:

@@ -143,6 +143,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: broker and channel layer, or the embedded in-process defaults ------
 REDIS_URL = env_str("REDIS_URL") or None
 EMBEDDED = REDIS_URL is None
+if EMBEDDED and not DEBUG and not env_bool("LOOPGATE_EMBEDDED", False):
+    # Separate `celery worker` processes never see an in-memory broker: say so
+    # instead of silently running nothing.
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DEBUG is off (workers and beat reach the web through Redis). "
+        "To run everything in one process on purpose, set LOOPGATE_EMBEDDED=1."
+    )
 
 if EMBEDDED:
     CELERY_BROKER_URL = "memory://localhost/"
@@ -220,6 +227,7 @@ LOOPGATE_FOUR_EYES_GRAPHS = env_list("LOOPGATE_FOUR_EYES_GRAPHS", [])
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""
 LOOPGATE_LLM_MODEL = env_str("LOOPGATE_LLM_MODEL", "gpt-4o-mini") or "gpt-4o-mini"
 LOOPGATE_LLM_API_KEY = env_str("LOOPGATE_LLM_API_KEY", "") or ""
+LOOPGATE_LLM_TIMEOUT_SECONDS = env_int("LOOPGATE_LLM_TIMEOUT_SECONDS", 120, minimum=1)
 # Prices per million tokens, (input, output), in LOOPGATE_CURRENCY.
 LOOPGATE_CURRENCY = env_str("LOOPGATE_CURRENCY", "USD") or "USD"
 LOOPGATE_PRICES: dict[str, tuple[str, str]] = {
@@ -330,7 +338,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("LOOPGATE_TLS_PROXY", False):
+        # Only behind a proxy that terminates TLS and sets the header itself;
+        # otherwise any client could claim https.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {

@@ -51,8 +51,17 @@ class SettingsTests:
         assert result.returncode != 0
         assert "ALLOWED_HOSTS must be set" in result.stderr
 
-    def test_debug_off_with_both_set_loads(self) -> None:
+    def test_debug_off_without_redis_fails_unless_embedded_is_meant(self) -> None:
         result = load(DEBUG="0", SECRET_KEY="s" * 50, ALLOWED_HOSTS="loopgate.example.com")
+        assert result.returncode != 0
+        assert "REDIS_URL must be set when DEBUG is off" in result.stderr
+        result = load(DEBUG="0", SECRET_KEY="s" * 50, ALLOWED_HOSTS="loopgate.example.com", LOOPGATE_EMBEDDED="1")
+        assert result.returncode == 0, result.stderr
+        assert '"embedded": true' in result.stdout
+
+    def test_debug_off_with_everything_set_loads(self) -> None:
+        result = load(DEBUG="0", SECRET_KEY="s" * 50, ALLOWED_HOSTS="loopgate.example.com",
+                      REDIS_URL="redis://cache.example:6379/0")
         assert result.returncode == 0, result.stderr
         assert '"hosts": ["loopgate.example.com"]' in result.stdout
 
@@ -62,3 +71,16 @@ class SettingsTests:
         assert "DEBUG must be a boolean" in result.stderr
         result = load(LOOPGATE_LEASE_SECONDS="soon")
         assert "LOOPGATE_LEASE_SECONDS must be a whole number" in result.stderr
+
+
+def test_demo_users_with_the_well_known_password_are_refused_with_debug_off(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL",)}
+    env.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", DEBUG="0", SECRET_KEY="s" * 50,
+               ALLOWED_HOSTS="x.example", LOOPGATE_EMBEDDED="1", DATABASE_URL=f"sqlite:///{tmp_path}/d.sqlite3")
+    run = lambda *a: subprocess.run([sys.executable, "manage.py", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    assert run("migrate", "--noinput").returncode == 0
+    refused = run("setup_demo")
+    assert refused.returncode != 0
+    assert "need a password of your own" in refused.stderr
+    assert run("setup_demo", "--password", "a-long-private-one").returncode == 0

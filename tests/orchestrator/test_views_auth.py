@@ -55,8 +55,11 @@ class AuthTests:
 
         from orchestrator import roles
 
-        call_command("setup_demo", stdout=open("/dev/null", "w"))
-        call_command("setup_demo", stdout=open("/dev/null", "w"))  # idempotent
+        from django.test import override_settings
+
+        with override_settings(DEBUG=True):  # as in scripts/run; Django's tests run with DEBUG off
+            call_command("setup_demo", stdout=open("/dev/null", "w"))
+            call_command("setup_demo", stdout=open("/dev/null", "w"))  # idempotent
         for username, group in (("admin", roles.ADMINS), ("reviewer", roles.REVIEWERS), ("operator", roles.OPERATORS)):
             user = User.objects.get(username=username)
             assert user.check_password("loopgate-demo")
