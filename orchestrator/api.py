@@ -316,7 +316,12 @@ class ExecutionStartApi(APIView):
         except DjangoValidationError as exc:
             raise service_validation_error(exc, fields=("graph", "input", "token_budget", "recursion_limit"),
                                            nest="input") from None
-        execution = executions_for_output(Execution.objects.filter(id=execution.id)).get()
+        started = execution
+        execution = executions_for_output(Execution.objects.filter(id=started.id)).get()
+        # A fast worker may already have claimed it: answer with the execution
+        # as this request left it (queued), as the 202 promises.
+        for field in ("status", "started_at", "finished_at", "tokens_used", "step_count", "state", "error"):
+            setattr(execution, field, getattr(started, field))
         url = request.build_absolute_uri(f"/api/v1/executions/{execution.id}/")
         return Response(ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 

@@ -13,19 +13,21 @@ loopgate_setup_venv() {
   want=$(sha256sum requirements.txt | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "==> installing the pinned dependencies (requirements.txt)"
-    .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -r requirements.txt
     echo "$want" > "$stamp"
   fi
 }
 
-loopgate_setup_chromium() {
-  if [ -x /usr/bin/chromium ]; then
-    return
-  fi
-  echo "==> installing Debian's chromium for the browser tests"
+loopgate_setup_test_tools() {
+  # Debian's chromium for the browser tests; redis-server for the tests that
+  # flush or kill a Redis of their own (never the shared one).
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "==> installing ${missing[*]} from Debian's packages"
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }

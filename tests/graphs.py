@@ -24,7 +24,7 @@ def log_run(config: RunnableConfig, node: str, extra: Any = "") -> None:
     thread = config["configurable"]["thread_id"]
     step = config.get("metadata", {}).get("langgraph_step")
     with open(path, "a") as fh:  # O_APPEND: whole lines, even from several processes
-        fh.write(f"{thread} {node} {step} {extra}\n")
+        fh.write(f"{thread} {node} {step} {os.getpid()} {extra}\n")
 
 
 class CounterState(TypedDict, total=False):

@@ -104,6 +104,9 @@ def test_admin_walks_every_page_and_logs_out(page, role_users):
         visit_by_nav(page, label)
         expect(page.locator("main h1").first).to_be_visible()
         name = {"Approvals": "approvals-inbox", "API tokens": "api-tokens"}.get(label, label.lower())
+        if label == "Graphs":  # mermaid really draws each diagram (strict mode, vendored script)
+            expect(page.locator("#graph-seed pre.mermaid svg")).to_have_count(1)
+            expect(page.locator("#graph-seed pre.mermaid svg")).to_contain_text("researcher")
         if label != "Approvals":  # the reviewer's inbox is the one pictured
             screenshot(page, name)
         if label == "Executions":  # usable at 768 px too

@@ -217,6 +217,30 @@ class RunnerTraceTests:
         assert received[0]["type"] == "trace.execution"  # running is announced before the first step
 
 
+class RunGraphFollowTests:
+    def test_run_graph_seed_follow_prints_a_line_per_step_and_the_final_state_on_real_services(self, worker) -> None:  # type: ignore[no-untyped-def]
+        import json
+        import re
+        import subprocess
+        import sys
+
+        from orchestrator.examples import seed
+        from tests.services import ROOT, service_env
+
+        worker()
+        data = {"task": "durable agents", "reports": [], "iterations": 0, "is_complete": False}
+        done = subprocess.run([sys.executable, "manage.py", "run_graph", "seed", "--input", json.dumps(data),
+                               "--follow"], cwd=ROOT, env=service_env(), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        step_lines = [line for line in done.stdout.splitlines() if re.match(r"^step\s+\d+\s", line)]
+        expected = seed.app.invoke(dict(data))
+        assert [line.split()[2] for line in step_lines] == (
+            ["__start__"] + ["researcher", "supervisor"] * len(expected["reports"])
+        )
+        final = json.loads(done.stdout[done.stdout.index("final state:") + len("final state:"):])
+        assert final == expected
+
+
 class RunnerConcurrencyTests:
     def test_two_workers_run_fifty_executions_and_no_step_runs_twice(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
         worker("w1", concurrency=2)
@@ -234,6 +258,9 @@ class RunnerConcurrencyTests:
         for execution_id in ids:
             per_step = [n for (thread, node, _), n in counts.items() if thread == str(execution_id)]
             assert per_step == [1, 1, 1], (execution_id, per_step)
+        # Both workers took a share (the queue was really spread over them).
+        pids = {line.split(" ")[3] for line in runlog.read_text().splitlines()}
+        assert len(pids) == 2, pids
 
 
 class RunnerDurabilityTests:

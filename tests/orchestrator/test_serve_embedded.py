@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import requests
+from websockets.sync.client import connect
 
 from tests.services import free_port, wait_for
 
@@ -21,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_serve_answers_logs_in_a_demo_user_and_runs_an_execution_in_process() -> None:
     db = Path(tempfile.mkdtemp(prefix="loopgate-serve-")) / "db.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LOOPGATE_GRAPHS")}
-    env.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", DATABASE_URL=f"sqlite:///{db}", PYTHONUNBUFFERED="1")
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL",)}
+    env.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", DATABASE_URL=f"sqlite:///{db}", PYTHONUNBUFFERED="1",
+               LOOPGATE_GRAPHS=settings.LOOPGATE_GRAPHS)  # the test graphs, for a slow one
     for args in (["migrate", "--noinput"], ["setup_demo"]):
         done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=120)
@@ -51,13 +55,30 @@ def test_serve_answers_logs_in_a_demo_user_and_runs_an_execution_in_process() ->
         graphs = session.get(f"{base}/graphs/", timeout=10)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', graphs.text).group(1)
         started = session.post(
-            f"{base}/graphs/seed/start/",
-            data={"csrfmiddlewaretoken": token, "input": '{"task": "t", "reports": [], "iterations": 0, '
-                  '"is_complete": false}', "token_budget": "", "recursion_limit": ""},
+            f"{base}/graphs/t_counter/start/",
+            data={"csrfmiddlewaretoken": token, "input": '{"n": 0, "target": 4, "sleep": 0.5}',
+                  "token_budget": "", "recursion_limit": ""},
             headers={"Referer": base}, timeout=10, allow_redirects=False,
         )
         assert started.status_code == 302, started.text[:2000]
         execution_url = base + started.headers["Location"]
+        execution_id = started.headers["Location"].strip("/").split("/")[-1]
+        # The request came back at once: the two-second run happens on the worker, not in the request.
+        first = session.get(execution_url, timeout=10).text
+        assert "succeeded" not in first
+
+        # Live updates reach the browser in embedded mode too (worker and web share the in-memory layer).
+        cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+        pushed = []
+        with connect(f"ws://127.0.0.1:{port}/ws/executions/{execution_id}/",
+                     additional_headers={"Cookie": cookie, "Origin": base}, open_timeout=10) as socket:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any('data-live="1"' in m for m in pushed):
+                try:
+                    pushed.append(socket.recv(timeout=5))
+                except TimeoutError:
+                    break
+        assert any('beforeend:#timeline-rows' in m and 'data-live="1"' in m for m in pushed), pushed[:3]
 
         def succeeded() -> bool:
             return "succeeded" in session.get(execution_url, timeout=10).text

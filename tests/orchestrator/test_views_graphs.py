@@ -42,6 +42,8 @@ class GraphListViewTests(GraphViewTestCase):
         self.assertContains(response, '<pre class="mermaid">')
         self.assertContains(response, "researcher --&gt; supervisor;")
         self.assertContains(response, "vendor/mermaid-11.17.2.min.js")
+        self.assertContains(response, '<span class="mono">researcher → supervisor</span>')
+        self.assertContains(response, '<span class="mono">supervisor → __end__</span> <span title="conditional edge">(if)</span>')
         self.assertContains(response, 'securityLevel: "strict"')
         self.assertContains(response, f'action="{START_URL}"')
         self.assertContains(response, "Start execution")
