@@ -56,6 +56,11 @@ class SchemaTests:
         assert set(decide["responses"]) >= {"200", "400", "401", "403", "404", "409"}
         assert {"tokenAuth", "cookieAuth"} <= set(openapi["components"]["securitySchemes"])
 
+    def test_schemathesis_checks_exactly_the_schema_that_is_served(self, openapi: dict[str, Any]) -> None:
+        import json
+
+        assert openapi == json.loads(json.dumps(_openapi_document(), default=str))
+
     def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(self, users: Any) -> None:
         client = Client()
         assert client.get("/api/docs/")["Location"].startswith("/login/")
