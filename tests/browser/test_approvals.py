@@ -17,7 +17,7 @@ from approvals import live
 from approvals.models import Approval
 from orchestrator import services as executions
 from orchestrator.models import Execution
-from tests.approvals.factories import make_approval
+from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
 from tests.browser.conftest import login, screenshot
 from tests.services import Proc, start_worker, wait_for
 
@@ -148,3 +148,42 @@ def test_an_operator_sees_approvals_but_no_buttons(page, role_users) -> None:  #
     expect(page.locator("#live-announcer")).to_have_text("New approval: deploy (t_mail)")
     assert Approval.objects.get(id=approval.id).is_pending
     assert page.js_errors == []
+
+
+def test_enter_in_an_edit_field_approves_the_edited_call_not_the_original(page, role_users) -> None:  # type: ignore[no-untyped-def]
+    # Implicit submission (Enter in a text field) clicks the form's first submit button.
+    value = {**HITL_VALUE, "review_configs": [{**HITL_VALUE["review_configs"][0], "args_schema": EMAIL_SCHEMA}]}
+    approval = make_approval(value=value)
+    login(page, "rita")
+    page.goto(f"/approvals/{approval.id}/")
+    page.keyboard.press("e")
+    to = page.get_by_label("To:", exact=True)
+    expect(to).to_be_focused()
+    to.fill("bob@example.com")
+    to.press("Enter")
+
+    expect(page.locator(".outcome")).to_contain_text("Edited by you")
+    approval.refresh_from_db()
+    [decision] = approval.resume_value["decisions"]
+    assert decision["type"] == "edit"
+    assert decision["edited_action"]["args"]["to"] == "bob@example.com"
+    assert decision["edited_action"]["args"]["subject"] == "Q3 report"
+
+    # The "a" key presses the Approve the reviewer sees: the plain one, or, while editing, the edit.
+    plain = make_approval(value=value)
+    page.goto(f"/approvals/{plain.id}/")
+    page.keyboard.press("a")
+    expect(page.locator(".outcome")).to_contain_text("Approved by you")
+    plain.refresh_from_db()
+    assert plain.resume_value == {"decisions": [{"type": "approve"}]}
+    second = make_approval(value=value)
+    page.goto(f"/approvals/{second.id}/")
+    page.keyboard.press("e")
+    page.get_by_label("To:", exact=True).fill("carol@example.com")
+    page.locator("h1").click()
+    page.keyboard.press("a")
+    expect(page.locator(".outcome")).to_contain_text("Edited by you")
+    second.refresh_from_db()
+    assert second.resume_value["decisions"][0]["edited_action"]["args"]["to"] == "carol@example.com"
+    assert page.js_errors == []
+

@@ -126,10 +126,12 @@
 
   // --- one approval --------------------------------------------------------------------------
   function press(key) {
-    var button = document.querySelector('#decision [data-key="' + key + '"]');
-    if (!button) return false;
-    button.click();
-    return true;
+    // Only a button the reviewer can see: while editing, "a" sends the edited call, not the hidden Approve.
+    var buttons = document.querySelectorAll('#decision [data-key="' + key + '"]');
+    for (var i = 0; i < buttons.length; i++) {
+      if (buttons[i].getClientRects().length) { buttons[i].click(); return true; }
+    }
+    return false;
   }
 
   function detailKey(event) {
