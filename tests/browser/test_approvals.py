@@ -187,3 +187,44 @@ def test_enter_in_an_edit_field_approves_the_edited_call_not_the_original(page, 
     assert second.resume_value["decisions"][0]["edited_action"]["args"]["to"] == "carol@example.com"
     assert page.js_errors == []
 
+
+HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
+
+
+def test_hostile_text_from_a_graph_is_shown_as_text_on_the_approval_page_and_in_the_inbox(page, role_users) -> None:  # type: ignore[no-untyped-def]
+    state = {"messages": [{"type": "human", "content": "Post the launch note."},
+                          {"type": "ai", "content": HOSTILE}],
+             "draft": HOSTILE}
+    value = {"action_requests": [{"name": "publish", "args": {"text": HOSTILE}, "description": HOSTILE}],
+             "review_configs": [{"action_name": "publish", "allowed_decisions": ["approve", "edit", "reject"]}]}
+    approval = make_approval(execution=make_execution(state=state), value=value)
+
+    def untouched() -> None:
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("typeof window.__x") == "undefined"
+
+    login(page, "rita")
+    page.goto(f"/approvals/{approval.id}/")
+    card = page.locator("#action-0")
+    expect(card.locator(".action-desc")).to_have_text(HOSTILE)
+    expect(card.locator(".args-table td")).to_have_text(HOSTILE)
+    conversation = page.locator(".why-card").filter(has_text="The conversation so far")
+    expect(conversation.locator(".bubble-ai")).to_contain_text(HOSTILE)
+    page.locator(".state-card > summary").click()
+    expect(page.locator(".state-card")).to_contain_text(HOSTILE)
+    page.keyboard.press("e")  # the edit form holds it too, as the text of its field
+    expect(page.locator("#edit-0 textarea")).to_have_value(re.compile(re.escape("<script>window.__x=1</script>")))
+    untouched()
+
+    page.goto("/approvals/")
+    row = page.locator(f"#approval-{approval.id}")
+    expect(row).to_contain_text("text: <script>window.__x=1</script>")
+    # A row that arrives live over the WebSocket is text too.
+    second = make_approval(value={"action": HOSTILE, "note": HOSTILE})
+    announcer = threading.Thread(target=live.announce_approvals_changed)
+    announcer.start()
+    announcer.join(timeout=10)
+    expect(page.locator(f"#approval-{second.id} .action-name")).to_have_text(HOSTILE)
+    expect(page.locator("#live-announcer")).to_contain_text(HOSTILE)
+    untouched()
+    assert page.js_errors == []
