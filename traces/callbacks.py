@@ -13,7 +13,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from orchestrator import accounting
 from orchestrator.jsonable import to_jsonable
 from traces.models import Span
-from traces.recorder import _task_id_from_ns
+from traces.recorder import outer_task_id
 
 
 def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
@@ -98,10 +98,19 @@ class TraceCallbackHandler(BaseCallbackHandler):
     def _start(self, run_id: UUID, kind: str, name: str, metadata: dict[str, Any] | None, **fields: Any) -> None:
         metadata = metadata or {}
         ns = metadata.get("langgraph_checkpoint_ns") or metadata.get("checkpoint_ns") or ""
+        step = metadata.get("langgraph_step")
+        attributes: dict[str, Any] = {}
+        if "|" in ns:
+            # A call inside a subgraph: LangGraph gives the subgraph's own step and
+            # node. The span belongs to the outer node's task (the only task the
+            # recorder sees); its step is that node's, set when the node span adopts
+            # it. The inner path stays here for the reader.
+            attributes["subgraph"] = {"node": metadata.get("langgraph_node"), "step": step, "checkpoint_ns": ns}
+            step = None
         with self._lock:
             self._open[run_id] = {
                 "kind": kind, "name": name, "started_at": timezone.now(),
-                "step": metadata.get("langgraph_step"), "task_id": _task_id_from_ns(ns), "checkpoint_ns": ns,
+                "step": step, "task_id": outer_task_id(ns), "checkpoint_ns": ns, "attributes": attributes,
                 **fields,
             }
 
@@ -110,6 +119,7 @@ class TraceCallbackHandler(BaseCallbackHandler):
             return self._open.pop(run_id, None)
 
     def _write(self, opened: dict[str, Any], **fields: Any) -> Span:
+        fields["attributes"] = {**opened.get("attributes", {}), **fields.get("attributes", {})}
         return Span.objects.create(
             execution_id=self.execution_id,
             kind=opened["kind"],

@@ -38,12 +38,12 @@ def _ts(raw: Any) -> datetime.datetime:
     return parsed
 
 
-def _task_id_from_ns(checkpoint_ns: str | None) -> str:
-    """``"node:task-id|child:task-id"`` → the innermost task id."""
+def outer_task_id(checkpoint_ns: str | None) -> str:
+    """``"node:task-id|child:task-id"`` → the outermost task id: the task of the
+    execution's own graph, whose node span a call inside a subgraph belongs under."""
     if not checkpoint_ns:
         return ""
-    last = checkpoint_ns.split("|")[-1]
-    return last.split(":", 1)[1] if ":" in last else ""
+    return checkpoint_ns.split("|")[0].partition(":")[2]
 
 
 def _size(value: Any) -> int:
@@ -95,10 +95,11 @@ class TraceRecorder:
                 ended_at=ts,
             )
             # LLM and tool spans are written while the node runs, before its own
-            # span exists; adopt them now.
+            # span exists; adopt them now. Calls made inside a subgraph carry the
+            # subgraph's step, not ours: the node's step is the one they ran in.
             Span.objects.filter(execution_id=self.execution_id, task_id=task_id, parent__isnull=True).exclude(
                 kind=Span.Kind.NODE
-            ).update(parent=span)
+            ).update(parent=span, step=span.step)
 
     def _record_checkpoint(self, payload: dict[str, Any], ts: datetime.datetime) -> Step | None:
         configurable = payload["config"]["configurable"]

@@ -133,10 +133,21 @@ class SpanRow:
         return accounting.cost_of(self.span.model, self.span.input_tokens, self.span.output_tokens)
 
 
+def _step_span_qs(step: Step) -> QuerySet[Span]:
+    """A step's spans found through its node spans: the tasks of the step, and every call
+    made inside them. A call inside a subgraph carries the subgraph's own step number, so
+    the step number alone would put it under some other step."""
+    task_ids = Span.objects.filter(
+        execution_id=step.execution_id, kind=Span.Kind.NODE, step=step.step
+    ).exclude(task_id="").values("task_id")
+    return Span.objects.filter(
+        Q(task_id__in=task_ids) | Q(step=step.step, kind=Span.Kind.NODE), execution_id=step.execution_id
+    ).order_by("started_at")
+
+
 def step_spans(*, step: Step) -> list[SpanRow]:
     """The spans of one step as a waterfall: each node span, then the calls made inside it."""
-    spans = list(Span.objects.filter(execution_id=step.execution_id, step=step.step).order_by("started_at"))
-    return _waterfall(spans, start=step.started_at, end=step.finished_at)
+    return _waterfall(list(_step_span_qs(step)), start=step.started_at, end=step.finished_at)
 
 
 def _waterfall(spans: list[Span], *, start: datetime.datetime, end: datetime.datetime) -> list[SpanRow]:
@@ -168,7 +179,8 @@ def unstepped_spans(*, execution: Execution) -> list[SpanRow]:
     last = Step.objects.filter(execution=execution).order_by("-step").values_list("step", flat=True).first()
     qs = Span.objects.filter(execution=execution).order_by("started_at")
     if last is not None:
-        qs = qs.filter(step__gt=last)
+        # A call inside a subgraph node still running has no step yet (its node span sets it).
+        qs = qs.filter(Q(step__gt=last) | Q(step__isnull=True))
     spans = list(qs[:200])
     if not spans:
         return []
@@ -283,8 +295,7 @@ def _span_dict(s: Span) -> dict[str, Any]:
 
 def execution_export_step(*, step: Step) -> dict[str, Any]:
     """One step with its spans, whole (the page truncates; this is the full value)."""
-    spans = Span.objects.filter(execution_id=step.execution_id, step=step.step).order_by("started_at")
-    return {**_step_dict(step), "spans": [_span_dict(s) for s in spans]}
+    return {**_step_dict(step), "spans": [_span_dict(s) for s in _step_span_qs(step)]}
 
 
 def execution_export(*, execution: Execution) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Graphs of the trace tests: a subgraph that waits for a person, and a node that asks before it acts.
+"""Graphs of the trace tests: a subgraph that waits for a person, a node that asks before it acts,
+and a LangChain agent (its own graph) used as a node, calling the offline model and a tool.
 
 Registered with ``override_settings(LOOPGATE_GRAPHS=...)`` (see ``TRACE_GRAPHS``) and run in the test
 process, so they need no worker of their own.
@@ -7,10 +8,17 @@ process, so they need no worker of their own.
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
+from langchain.agents import create_agent
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
+
+from orchestrator.llm import OfflineChatModel
 
 
 class NestedState(TypedDict, total=False):
@@ -46,7 +54,33 @@ nested.add_edge(START, "outer")
 nested.add_edge("outer", "child")
 nested.add_edge("child", END)
 
+
+@tool
+def lookup(term: str) -> str:
+    """Look a term up in the glossary."""
+    return f"{term}: a unit of work the graph records."
+
+
+class AgentNodeState(TypedDict, total=False):
+    topic: str
+    messages: Annotated[list, add_messages]
+
+
+def prepare(state: AgentNodeState) -> dict:
+    # The offline model calls a bound tool the last user message names: one lookup, then an answer.
+    return {"messages": [HumanMessage(f"Please lookup {state['topic']}.")]}
+
+
+# Outer steps: 1 prepare, 2 agent. Inside the agent: 1 model, 2 tools, 3 model, so
+# the subgraph's own step numbers collide with (and run past) the outer ones.
+agent_node = StateGraph(AgentNodeState)
+agent_node.add_node("prepare", prepare)
+agent_node.add_node("agent", create_agent(OfflineChatModel(), tools=[lookup]))
+agent_node.add_edge(START, "prepare")
+agent_node.add_edge("prepare", "agent")
+agent_node.add_edge("agent", END)
+
 TRACE_GRAPHS = json.dumps(
     {"graphs": {"t_counter": "tests.graphs:counter", "t_boom": "tests.graphs:boom",
-                "t_nested": "tests.traces.graphs:nested"}}
+                "t_nested": "tests.traces.graphs:nested", "t_agent_node": "tests.traces.graphs:agent_node"}}
 )
