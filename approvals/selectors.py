@@ -17,7 +17,7 @@ from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -76,11 +76,10 @@ def approval_pending_count(*, user: Any) -> int:
 
 
 def approval_history(*, user: Any, limit: int = 15) -> list[Approval]:
-    """The most recently decided, expired or cancelled approvals."""
-    return list(
-        approval_list_for_user(user=user).exclude(status=Approval.Status.PENDING).order_by("-decided_at",
-                                                                                            "-updated_at")[:limit]
-    )
+    """The most recently decided or expired approvals, then cancelled ones (which have no
+    ``decided_at``: nulls last, or Postgres would list them first and push the others out)."""
+    qs = approval_list_for_user(user=user).exclude(status=Approval.Status.PENDING)
+    return list(qs.order_by(F("decided_at").desc(nulls_last=True), "-updated_at")[:limit])
 
 
 def approval_graph_names(*, user: Any) -> list[str]:

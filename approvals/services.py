@@ -150,8 +150,10 @@ def approval_resume_map(*, execution_id: UUID, interrupt_ids: list[str]) -> dict
 
 
 def approvals_cancel_for_execution(*, execution_id: UUID) -> int:
+    """Cancel the execution's pending approvals (it ended or was cancelled); returns how many.
+    ``update()`` skips ``auto_now``: ``updated_at`` is set here, the history's "when" for them."""
     return Approval.objects.filter(execution_id=execution_id, status=Approval.Status.PENDING).update(
-        status=Approval.Status.CANCELLED
+        status=Approval.Status.CANCELLED, updated_at=timezone.now()
     )
 
 

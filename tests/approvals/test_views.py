@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from unittest import mock
 
 from django.test import TestCase
 from django.urls import reverse
+from django.utils import timezone
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import Approval, AuditEntry
 from orchestrator.models import Execution
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
@@ -96,6 +98,26 @@ class InboxViewTests(ApprovalViewTestCase):
         assert gone.id not in [a.id for a in response.context["approvals"]]
         assert [a.id for a in response.context["history"]] == [done.id]
         self.assertContains(response, "Recently decided")
+
+    def test_the_history_puts_decided_and_expired_approvals_before_cancelled_ones(self) -> None:
+        decided = make_approval(value="a?")
+        expired = make_approval(value={"question": "b?", "timeout_seconds": 1})
+        cancelled = make_approval(value="c?")
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=decided.id, user=self.users["admin"], decisions=[{"type": "approve"}])
+        with self.captureOnCommitCallbacks(execute=True):
+            assert services.approvals_expire_overdue(now=timezone.now() + datetime.timedelta(minutes=5)) == 1
+        before = Approval.objects.get(id=cancelled.id).updated_at
+        assert services.approvals_cancel_for_execution(execution_id=cancelled.execution_id) == 1
+        cancelled = Approval.objects.get(id=cancelled.id)
+        assert cancelled.status == Approval.Status.CANCELLED and cancelled.decided_at is None
+        assert cancelled.updated_at > before  # when it was cancelled, for the history's "When"
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:inbox"))
+        assert [a.id for a in response.context["history"]] == [expired.id, decided.id, cancelled.id]
+        # No decided_at: Postgres sorts NULLs first when descending, which pushed the others out.
+        assert [a.id for a in selectors.approval_history(user=self.users["reviewer"], limit=2)] == [
+            expired.id, decided.id]
 
     def test_bulk_approve_decides_the_selected_and_reports_who_decided_the_rest(self) -> None:
         first, second = make_approval(value="a?"), make_approval(value="b?")
