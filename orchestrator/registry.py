@@ -133,6 +133,10 @@ class GraphEntry:
             if expected is not None and not value_matches(value, expected):
                 wanted = " or ".join(expected)
                 errors[key] = f"Expected {wanted}, got {json_type_of(value)}."
+                continue
+            problem = deep_problem(key, value, properties[key], self.input_schema)
+            if problem:
+                errors[key] = problem
         if errors:
             raise ValidationError(errors)
 
@@ -578,6 +582,33 @@ def json_types(prop: dict[str, Any], root: dict[str, Any], _depth: int = 0) -> l
     if isinstance(prop.get("enum"), list) and prop["enum"]:
         return sorted({json_type_of(value) for value in prop["enum"]})
     return None
+
+
+def deep_problem(key: str, value: Any, prop: dict[str, Any], root: dict[str, Any]) -> str | None:
+    """The first thing the key's JSON schema rejects deep inside ``value`` (an enum
+    or ``Literal`` value, a nested object's field, a list item), or None.
+
+    Message channels are left alone: LangGraph coerces strings, tuples and dicts
+    into messages, which their pydantic schema would wrongly refuse.
+    """
+    import json
+
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    text = json.dumps(prop, default=str)
+    if "Message" in text or "$ref" in text and "$defs" not in root:
+        return None
+    schema = {**prop, "$defs": root.get("$defs", {})}
+    try:
+        Draft202012Validator.check_schema(schema)
+        error = next(iter(sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))), None)
+    except (SchemaError, RecursionError, TypeError):
+        return None
+    if error is None:
+        return None
+    where = key + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+    return f"{where}: {error.message}"
 
 
 def json_type_of(value: Any) -> str:

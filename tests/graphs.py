@@ -10,10 +10,12 @@ from __future__ import annotations
 import operator
 import os
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 
@@ -110,3 +112,26 @@ parallel.add_edge("work", "ask")
 parallel.add_edge("work", "side")
 parallel.add_edge("ask", END)
 parallel.add_edge("side", END)
+
+
+class Target(TypedDict):
+    host: str
+    port: int
+
+
+class TypedState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    mode: Literal["fast", "careful"]
+    target: Target
+    retries: list[int]
+    log: Annotated[list, operator.add]
+
+
+def typed_node(state: TypedState, config: RunnableConfig) -> dict[str, Any]:
+    return {"log": [f"{state.get('mode')} {state.get('target')}"]}
+
+
+typed = StateGraph(TypedState)
+typed.add_node("typed_node", typed_node)
+typed.add_edge(START, "typed_node")
+typed.add_edge("typed_node", END)

@@ -38,6 +38,7 @@ TEST_GRAPHS = {
     "t_boom": "tests.graphs:boom",
     "t_guarded": "tests.graphs:guarded_compiled",
     "t_parallel": "tests.graphs:parallel",
+    "t_typed": "tests.graphs:typed",
     "t_budget_loop": "tests.budget_graphs:loop",
     **{f"t_{name}": f"tests.approval_graphs:{name}" for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
 }
