@@ -7,10 +7,13 @@ selector and renders the fragment itself.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +49,16 @@ def announce_execution(execution_id: Any, status: str) -> None:
     message = {"type": "trace.execution", "execution_id": str(execution_id), "status": status}
     _send(execution_group(execution_id), message)
     _send(EXECUTIONS_GROUP, message)
-    if status in RUN_ENDS:
-        _export_otel(execution_id)
+    if status in RUN_ENDS and getattr(settings, "OTEL_EXPORTER_OTLP_ENDPOINT", ""):
+        # A worker sends them (and retries while the collector is down): a user's
+        # cancel must not wait on a collector inside the web request.
+        transaction.on_commit(partial(_queue_export, str(execution_id)))
 
 
-def _export_otel(execution_id: Any) -> None:
-    from django.conf import settings
+def _queue_export(execution_id: str) -> None:
+    from traces.tasks import export_spans
 
-    if not getattr(settings, "OTEL_EXPORTER_OTLP_ENDPOINT", ""):
-        return
     try:
-        from uuid import UUID
-
-        from traces import otel
-
-        otel.execution_export(execution_id=UUID(str(execution_id)))
-    except Exception:  # noqa: BLE001 - a collector that is down must never fail a run; the trace stays in the DB
-        logger.warning("could not export the spans of %s to OpenTelemetry", execution_id, exc_info=True)
+        export_spans.delay(execution_id)
+    except Exception:  # noqa: BLE001 - a broker that is down must never fail a run; the next run end sends them
+        logger.warning("could not queue the OpenTelemetry export of %s", execution_id, exc_info=True)

@@ -6,9 +6,13 @@ comes from its own UUID, and the execution's root span from the execution's.
 So spans of a run that was interrupted and resumed days later land in the same
 trace under the same root, and a span sent twice is the same span.
 
-Spans are sent when a run ends (succeeded, failed, interrupted, ...), from the
-worker, after the outcome is committed; each is marked sent in its
-``attributes`` so the next run of the same execution sends only its own.
+Spans are sent when a run ends (succeeded, failed, interrupted, cancelled, ...):
+``live.announce_execution`` queues ``traces.tasks.export_spans`` after the outcome
+is committed, so no web request waits on a collector. The spans go out in one
+request and are marked sent in their ``attributes`` only once the collector has
+accepted it; a failed export raises ``ExportFailed`` and the task retries with
+backoff, so a collector that is down loses nothing and the next run of the same
+execution sends only its own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+
+from orchestrator.errors import LoopgateError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +36,14 @@ MAX_ATTRIBUTE = 4096
 _MASK64 = (1 << 64) - 1
 
 _lock = threading.Lock()
-_providers: dict[str, tuple[Any, Any]] = {}
+_providers: dict[str, tuple[Any, Any, Any, Any]] = {}
+
+
+class ExportFailed(LoopgateError):
+    """The collector did not take the spans (down, refusing, too slow): try again later."""
+
+    code = "otel_export_failed"
+    status = 502
 
 
 def enabled() -> bool:
@@ -66,18 +80,44 @@ class _PresetIds(IdGenerator):
         return getattr(self._local, "trace_id", 0) or self._random.generate_trace_id()
 
 
-def _provider(endpoint: str) -> tuple[Any, Any]:
+class _Collected(SpanProcessor):
+    """Keeps the spans this thread ends, for the caller to export itself.
+
+    The SDK's batch and simple processors export in the background and only log a
+    failure; the caller must know whether the collector took the spans before it
+    marks them sent.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def begin(self) -> None:
+        self._local.spans = []
+
+    def take(self) -> list[Any]:
+        spans, self._local.spans = getattr(self._local, "spans", None) or [], None
+        return spans
+
+    def on_end(self, span: Any) -> None:
+        spans = getattr(self._local, "spans", None)
+        if spans is not None:
+            spans.append(span)
+
+
+def _provider(endpoint: str) -> tuple[Any, Any, Any, Any]:
     with _lock:
         if endpoint not in _providers:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             ids = _PresetIds()
+            collected = _Collected()
             provider = TracerProvider(resource=Resource.create({"service.name": "loopgate"}), id_generator=ids)
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(endpoint))))
-            _providers[endpoint] = (provider, ids)
+            provider.add_span_processor(collected)
+            # The timeout (and the exporter's own quick retries within it) comes from
+            # OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by default.
+            _providers[endpoint] = (provider, ids, collected, OTLPSpanExporter(endpoint=traces_url(endpoint)))
         return _providers[endpoint]
 
 
@@ -119,11 +159,19 @@ def _attributes(span: Any, execution: Any) -> dict[str, Any]:
 
 
 def execution_export(*, execution_id: UUID) -> int:
-    """Send the execution's spans not sent yet (and its root span once it has finished); how many were sent."""
+    """Send the execution's spans not sent yet (and its root span once it has finished); how many were sent.
+
+    Slow I/O: call it from ``traces.tasks.export_spans``, never in a request. The
+    spans are marked sent only after the collector accepted them; otherwise
+    ``ExportFailed`` is raised and nothing is marked, so a later call sends them.
+    Two calls for one execution at the same moment could both send the same spans
+    (their ids are derived, so a collector sees the same span twice, never a new one).
+    """
     if not enabled():
         return 0
     from opentelemetry import trace
     from opentelemetry.context import Context
+    from opentelemetry.sdk.trace.export import SpanExportResult
     from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
     from orchestrator.models import Execution
@@ -132,7 +180,7 @@ def execution_export(*, execution_id: UUID) -> int:
     execution = Execution.objects.filter(id=execution_id).first()
     if execution is None:
         return 0
-    provider, ids = _provider(settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    provider, ids, collected, exporter = _provider(settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     tracer = provider.get_tracer("loopgate.traces")
     trace_id = trace_id_of(execution.id)
     root_id = span_id_of(execution.id)
@@ -145,6 +193,9 @@ def execution_export(*, execution_id: UUID) -> int:
     # Parents before children, so a collector that streams sees them in order.
     pending = [s for s in Span.objects.filter(execution=execution).order_by("started_at") if not s.attributes.get(SENT)]
     pending.sort(key=lambda s: (s.parent_id is not None, s.started_at))
+    if not pending and not execution.is_finished:
+        return 0
+    collected.begin()
     for span in pending:
         parent_id = span_id_of(span.parent_id) if span.parent_id else root_id
         ids.preset(trace_id=trace_id, span_id=span_id_of(span.id))
@@ -174,7 +225,11 @@ def execution_export(*, execution_id: UUID) -> int:
         if execution.status != Execution.Status.SUCCEEDED:
             root.set_status(Status(StatusCode.ERROR, execution.get_status_display()))
         root.end(end_time=_ns(execution.finished_at or execution.updated_at))
-    provider.force_flush(timeout_millis=10_000)
+    batch = collected.take()
+    result = exporter.export(batch)
+    if result is not SpanExportResult.SUCCESS:
+        raise ExportFailed(f"The collector at {settings.OTEL_EXPORTER_OTLP_ENDPOINT} did not accept "
+                           f"{len(batch)} span(s) of execution {execution.id}.")
     for span in pending:
         Span.objects.filter(id=span.id).update(attributes={**span.attributes, SENT: True})
-    return len(pending) + (1 if execution.is_finished else 0)
+    return len(batch)
