@@ -109,7 +109,7 @@ class ExecutionForkApi(APIView):
         summary="Fork an execution at a checkpoint into a new execution",
         description="Answers 202 with the new, queued execution (its `parent` is this one).",
         request=InputSerializer,
-        responses=responses({202: ExecutionSerializer}, 400, 403, 404, 409, 413),
+        responses=responses({202: ExecutionSerializer}, 400, 403, 404, 409, 413, 429),
         tags=["traces"],
     )
     def post(self, request: Request, execution_id: UUID) -> Response:

@@ -54,9 +54,15 @@ def execution_fork(
     reducer take the edited value as it stands. With no change at all, or no
     ``values``, the fork is a replay: the checkpoint is copied unchanged.
 
+    The fork is a new execution under the graph's budget rules, as a start is:
+    it keeps the parent's budget where the user could start with it (an admin's
+    raise above the graph's budget carries over to admins' forks only; others
+    get the graph's budget).
+
     Raises ``PermissionDenied`` for users who may not operate, ``ValidationError``
     naming the field for a checkpoint that is not in the execution's thread, a
-    key the state does not have, a value of the wrong type, or an unknown node.
+    key the state does not have, a value of the wrong type, or an unknown node,
+    and ``DailyTokenLimitReached`` when the graph's daily token limit is used up.
     Effects: the execution row, the copied thread, the new head checkpoint and
     a first ``Step`` (the edit) in one transaction; after commit the execution
     is queued for a worker.
@@ -77,12 +83,13 @@ def execution_fork(
     replay = not update
 
     with transaction.atomic():
+        token_budget = _fork_budget(parent, graph_name=entry.name, user=user)
         fork = Execution.objects.create(
             graph_name=entry.name,
             graph_version=entry.version,
             input=parent.input,
             created_by=user,
-            token_budget=parent.token_budget,
+            token_budget=token_budget,
             recursion_limit=parent.recursion_limit,
             parent=parent,
             forked_from_checkpoint=checkpoint_id,
@@ -123,6 +130,21 @@ def execution_fork(
         transaction.on_commit(partial(live.announce_execution, fork.id, fork.status))
     fork.refresh_from_db()
     return fork
+
+
+def _fork_budget(parent: Execution, *, graph_name: str, user: User | None) -> int:
+    """The fork's budget through ``budgets.budget_for_start``, as ``execution_start`` does:
+    it locks the graph's budget row (forks and starts queue there, so none slips
+    under the daily limit) and raises ``DailyTokenLimitReached`` once it is used."""
+    from orchestrator import budgets
+
+    try:
+        return budgets.budget_for_start(graph_name=graph_name, requested=parent.token_budget, user=user)
+    except ValidationError as exc:
+        if "token_budget" not in getattr(exc, "error_dict", {}):
+            raise
+        # An admin raised the parent's budget above the graph's; only admins may start with that.
+        return budgets.budget_for_start(graph_name=graph_name, requested=None, user=user)
 
 
 def _drop_stale_interrupts(fork: Execution, checkpoint_ns: str) -> None:

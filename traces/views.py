@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from orchestrator import htmx, roles, services
 from orchestrator import selectors as core
-from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, PermissionDenied
+from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.models import Execution
 from orchestrator.types import AuthedRequest
 from traces import fragments, selectors
@@ -208,6 +208,12 @@ def execution_fork(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     except (GraphNotFound, GraphBroken) as exc:
         messages.error(request, exc.message)
         return redirect("traces:state", execution_id=execution.id)
+    except LoopgateError as exc:  # e.g. the graph's daily token limit is used up
+        if form is None:
+            messages.error(request, exc.message)
+            return redirect(f"{reverse('traces:state', args=[execution.id])}?checkpoint={at.checkpoint_id}")
+        form.add_error(None, exc.message)
+        return _state_page(request, execution, checkpoint_id=at.checkpoint_id, ns=ns, form=form, status=exc.status)
     step = at.step if at.step is not None else "?"
     verb = "Replaying" if "replay" in request.POST else "Forked"
     messages.success(request, f"{verb} from step {step} of {execution.short_id} as {fork.short_id}.")

@@ -10,7 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from approvals.models import Approval
-from orchestrator import registry, services
+from orchestrator import budgets, registry, services
+from orchestrator.budgets import DailyTokenLimitReached
 from orchestrator.errors import PermissionDenied
 from orchestrator.models import Execution
 from traces import selectors
@@ -249,6 +250,46 @@ class ForkValidationTests:
         with pytest.raises(PermissionDenied):
             trace_services.execution_replay(execution_id=parent.id, user=users["reviewer"],
                                             checkpoint_id=step_at(parent, 2).checkpoint_id)
+
+
+class ForkBudgetTests:
+    def test_a_graph_over_its_daily_limit_refuses_forks_and_replays_as_it_refuses_starts(self, inline, users) -> None:  # type: ignore[no-untyped-def]
+        parent = seed_run(inline)
+        checkpoint = step_at(parent, 2).checkpoint_id
+        budgets.graph_budget_set(user=users["admin"], graph_name="seed", token_budget=None, daily_token_limit=10_000)
+        Execution.objects.create(graph_name="seed", tokens_used=10_000, status=Status.SUCCEEDED)
+        count = Execution.objects.count()
+
+        with pytest.raises(DailyTokenLimitReached) as start:
+            services.execution_start(graph_name="seed", input=registry.get_graph("seed").example_input,
+                                     user=users["operator"])
+        with pytest.raises(DailyTokenLimitReached) as fork:
+            trace_services.execution_fork(execution_id=parent.id, user=users["operator"], checkpoint_id=checkpoint,
+                                          values={"reports": ["X"]})
+        with pytest.raises(DailyTokenLimitReached) as replay:
+            trace_services.execution_replay(execution_id=parent.id, user=users["admin"], checkpoint_id=checkpoint)
+        assert (fork.value.message, fork.value.code, fork.value.extra) == (
+            start.value.message, start.value.code, start.value.extra)
+        assert replay.value.message == start.value.message
+        assert "seed has used its daily token limit: 10,000 of 10,000 tokens today." in start.value.message
+        assert Execution.objects.count() == count  # nothing left behind, no copied thread either
+        assert not Step.objects.exclude(execution_id=parent.id).exists()
+
+    def test_a_fork_keeps_the_parents_budget_as_far_as_the_graphs_budget_rules_allow(self, inline, users) -> None:  # type: ignore[no-untyped-def]
+        parent = seed_run(inline)
+        checkpoint = step_at(parent, 2).checkpoint_id
+        budgets.graph_budget_set(user=users["admin"], graph_name="seed", token_budget=8_000, daily_token_limit=None)
+
+        def fork_budget(user: str) -> int | None:
+            return trace_services.execution_replay(execution_id=parent.id, user=users[user],
+                                                   checkpoint_id=checkpoint).token_budget
+
+        Execution.objects.filter(id=parent.id).update(token_budget=5_000)
+        assert fork_budget("operator") == 5_000
+        # An admin raised the parent's budget: only an admin's fork may keep it.
+        Execution.objects.filter(id=parent.id).update(token_budget=1_000_000)
+        assert fork_budget("operator") == 8_000
+        assert fork_budget("admin") == 1_000_000
 
 
 class LineageTests:

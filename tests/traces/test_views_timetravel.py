@@ -7,7 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from orchestrator import registry, services
+from orchestrator import budgets, registry, services
 from orchestrator.models import Execution
 from traces.models import Step
 
@@ -90,6 +90,20 @@ class ForkViewTests:
         html = response.content.decode()
         assert message in html
         assert "{not json" in html or state.replace('"', "&quot;") in html  # the user's text is kept
+        assert not Execution.objects.filter(parent=parent).exists()
+
+    def test_a_graph_over_its_daily_limit_refuses_a_fork_with_the_reason_and_a_replay_with_a_message(
+        self, client, users, parent,
+    ) -> None:  # type: ignore[no-untyped-def]
+        budgets.graph_budget_set(user=users["admin"], graph_name="seed", token_budget=None, daily_token_limit=10_000)
+        Execution.objects.create(graph_name="seed", tokens_used=10_000, status=Execution.Status.SUCCEEDED)
+        client.force_login(users["operator"])
+        response = self.post(client, parent, state=json.dumps({"reports": ["edited"]}))
+        assert response.status_code == 429
+        assert "seed has used its daily token limit: 10,000 of 10,000 tokens today." in response.content.decode()
+        response = client.post(reverse("traces:fork", args=[parent.id]),
+                               {"checkpoint": middle(parent).checkpoint_id, "replay": "1"}, follow=True)
+        assert "seed has used its daily token limit" in response.content.decode()
         assert not Execution.objects.filter(parent=parent).exists()
 
     def test_outsiders_cannot_fork_what_they_cannot_see(self, client, users, parent) -> None:  # type: ignore[no-untyped-def]
