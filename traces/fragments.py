@@ -33,6 +33,21 @@ def header_context(*, execution: Execution, user: Any) -> dict[str, Any]:
     }
 
 
+def role_context(*, user: Any) -> dict[str, Any]:
+    """The role flags templates read from ``orchestrator.context_processors.loopgate``.
+
+    A pushed fragment is rendered without a request, so no context processor
+    runs: without these an admin would see no "Raise budget" form appear on an
+    execution going over budget until a reload.
+    """
+    return {
+        "user_role": roles.role_label(user),
+        "user_is_admin": roles.is_admin(user),
+        "user_can_decide": roles.can_decide(user),
+        "user_can_operate": roles.can_operate(user),
+    }
+
+
 def diagram_context(*, execution: Execution) -> dict[str, Any]:
     from orchestrator import registry
     from orchestrator.errors import LoopgateError
@@ -59,6 +74,7 @@ def now_context(*, execution: Execution) -> dict[str, Any]:
 def render_step_push(*, execution: Execution, step: Step, user: Any) -> str:
     """What a watching browser gets for a new step: the row (appended) and the regions it changes."""
     ctx: dict[str, Any] = {"execution": execution, "step": step}
+    ctx.update(role_context(user=user))
     ctx.update(header_context(execution=execution, user=user))
     ctx.update(diagram_context(execution=execution))
     ctx.update(now_context(execution=execution))
@@ -68,6 +84,7 @@ def render_step_push(*, execution: Execution, step: Step, user: Any) -> str:
 def render_execution_push(*, execution: Execution, user: Any) -> str:
     """What a watching browser gets when the execution's status changes."""
     ctx: dict[str, Any] = {"execution": execution}
+    ctx.update(role_context(user=user))
     ctx.update(header_context(execution=execution, user=user))
     ctx.update(diagram_context(execution=execution))
     ctx.update(now_context(execution=execution))

@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse
 
 from orchestrator.models import Execution
 from tests.traces.builders import HOSTILE, make_execution, make_steps
@@ -87,6 +88,52 @@ class ExecutionConsumerTests:
                 assert "&lt;script&gt;window.__x=1&lt;/script&gt;" in html
             finally:
                 await comm.disconnect()
+
+        async_to_sync(check)()
+
+
+async def pushed_header(user: Any, execution: Execution, *, step_id: int | None = None) -> str:
+    """What ``user``'s socket gets when the execution's status changes (or, given ``step_id``, a step)."""
+    comm = communicator(f"/ws/executions/{execution.id}/", user)
+    connected, _ = await comm.connect(timeout=TIMEOUT)
+    assert connected
+    try:
+        if step_id is None:
+            await sync_to_async(live.announce_execution)(execution.id, execution.status)
+        else:
+            await sync_to_async(live.announce_step)(execution.id, step_id)
+        html = await comm.receive_from(timeout=TIMEOUT)
+    finally:
+        await comm.disconnect()
+    match = re.search(r'<section id="execution-header".*?</section>', html, re.S)
+    assert match, html
+    return match.group(0)
+
+
+class PushedHeaderRoleTests:
+    def test_an_admin_watching_an_execution_go_over_budget_gets_the_raise_budget_form(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.BUDGET_EXCEEDED, tokens_used=21_000, token_budget=20_000)
+        form = f'id="raise-budget-{execution.id}"'
+        raise_url = reverse("execution_budget_raise", args=[execution.id])
+
+        async def check() -> None:
+            admin = await pushed_header(users["admin"], execution)
+            assert form in admin and f'hx-post="{raise_url}"' in admin
+            for role in ("operator", "reviewer"):
+                assert form not in await pushed_header(users[role], execution), role
+
+        async_to_sync(check)()
+
+    def test_an_operator_keeps_cancel_in_every_pushed_header_of_a_running_execution(self, users) -> None:  # type: ignore[no-untyped-def]
+        execution = make_execution(status=Execution.Status.RUNNING, finished_at=None)
+        step = make_steps(execution, 1)[0]
+        cancel = f'action="{reverse("traces:cancel", args=[execution.id])}"'
+
+        async def check() -> None:
+            for user in (users["operator"], users["admin"]):
+                assert cancel in await pushed_header(user, execution)
+                assert cancel in await pushed_header(user, execution, step_id=step.id)
+            assert cancel not in await pushed_header(users["reviewer"], execution)
 
         async_to_sync(check)()
 
