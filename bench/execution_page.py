@@ -2,18 +2,20 @@
 
 Builds, in a throw-away test database (Django's own, created and dropped here), an execution
 with 1,000 steps, each with an update, a state diff and a node span with an LLM call under it,
-then times GET /executions/<id>/ through Django's test client, the first page of the timeline
-(what a browser loads) and one opened step. Prints the timings; asserts nothing.
+and the final state such a run ends with (a few hundred messages, the notes, the report), which
+the page renders; then times GET /executions/<id>/ through Django's test client, the first page
+of the timeline (what a browser loads) and one opened step. Prints the timings; asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/execution_page.py
     .venv/bin/python bench/execution_page.py            # embedded SQLite
-    .venv/bin/python bench/execution_page.py --steps 5000 --runs 20
+    .venv/bin/python bench/execution_page.py --steps 5000 --runs 20 --messages 1000
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import statistics
 import sys
@@ -25,7 +27,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
 
-def build(steps: int):  # type: ignore[no-untyped-def]
+def final_state(steps: int, messages: int) -> dict:
+    """The state a long research run ends with: its conversation, notes and report, as JSON."""
+    sentence = "The checkpointer writes every channel version once and the runner resumes from the newest. "
+    conversation = []
+    for i in range(messages):
+        kind = ("human", "ai", "tool", "ai")[i % 4]
+        message: dict = {"type": kind, "id": str(uuid.UUID(int=i + 1)), "content": f"[{i}] " + sentence * (2 + i % 5)}
+        if kind == "ai" and i % 8 == 1:
+            message.update(content="", tool_calls=[{"name": "search", "id": f"call_{i}", "type": "tool_call",
+                                                    "args": {"query": f"durable execution, aspect {i}"}}])
+        if kind == "ai":
+            message["usage_metadata"] = {"input_tokens": 300 + i, "output_tokens": 100, "total_tokens": 400 + i}
+            message["response_metadata"] = {"model_name": "gpt-4o-mini", "finish_reason": "stop"}
+        if kind == "tool":
+            message.update(name="search", tool_call_id=f"call_{i - 1}")
+        conversation.append(message)
+    return {
+        "task": "Compare durable execution options for long-running agents",
+        "messages": conversation,
+        "notes": [f"[{i + 1}] " + sentence * 2 for i in range(min(steps, 120))],
+        "iterations": steps // 2,
+        "report": "# Durable execution\n\n" + "\n\n".join(sentence * 6 for _ in range(20)),
+    }
+
+
+def build(steps: int, messages: int):  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
@@ -38,7 +65,7 @@ def build(steps: int):  # type: ignore[no-untyped-def]
     start = timezone.now() - datetime.timedelta(seconds=steps)
     execution = Execution.objects.create(
         graph_name="deep_research", graph_version="bench", status=Execution.Status.SUCCEEDED, created_by=user,
-        input={"task": "bench"}, state={"notes": ["n"] * 10}, tokens_used=steps * 400, token_budget=steps * 1000,
+        input={"task": "bench"}, state=final_state(steps, messages), tokens_used=steps * 400, token_budget=steps * 1000,
         step_count=steps, started_at=start, finished_at=timezone.now(),
     )
     message = {"type": "ai", "content": "A research note of a few sentences. " * 8, "name": "search",
@@ -80,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=400, help="messages in the final state")
     args = parser.parse_args()
 
     import django
@@ -99,9 +127,11 @@ def main() -> None:
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         began = time.perf_counter()
-        execution, user = build(args.steps)
-        print(f"built an execution with {args.steps:,} steps and {2 * args.steps:,} spans "
-              f"on {connection.vendor} in {time.perf_counter() - began:.1f} s")
+        execution, user = build(args.steps, args.messages)
+        state_kb = len(json.dumps(execution.state)) / 1024
+        print(f"built an execution with {args.steps:,} steps, {2 * args.steps:,} spans and a final state of "
+              f"{args.messages:,} messages ({state_kb:.0f} KB of JSON) on {connection.vendor} "
+              f"in {time.perf_counter() - began:.1f} s")
         client = Client()
         client.force_login(user)
         page = reverse("traces:execution", args=[execution.id])
