@@ -194,12 +194,15 @@ class DecisionForm(forms.Form):
         schema, card.schema_given = payloads.edit_schema(card.action)  # type: ignore[arg-type]
         props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
         required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
-        if not props:
-            # No per-argument schema: the arguments as one JSON object.
+        if not card.schema_given or not props:
+            # No per-argument schema: the arguments as one JSON object, any types, any keys
+            # (payloads.ANY_OBJECT); a typed form would lock each to the type it came with.
             name = f"d-{card.index}-args"
+            text = json.dumps(args, indent=2, ensure_ascii=False)
+            rows = min(16, max(4, text.count("\n") + 2))
             self.fields[name] = forms.CharField(
-                label="Arguments (JSON)", required=False, initial=json.dumps(args, indent=2, ensure_ascii=False),
-                widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
+                label="Arguments (JSON)", required=False, initial=text, strip=False,
+                widget=forms.Textarea(attrs={"rows": rows, "spellcheck": "false", "class": "mono json-editor"}),
             )
             card.edit_fields.append(EditField(key="", name=name, kind="json", required=True))
             return

@@ -304,24 +304,19 @@ class Decision(TypedDict, total=False):
     message: str
 
 
-def infer_schema(args: dict[str, Any]) -> dict[str, Any]:
-    """A schema for editing arguments when the payload gives none: each key keeps
-    the JSON type of its current value (a string stays a string), and every key
-    present stays present. Loose on purpose: only what the value already shows."""
-    names = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array"}
-    properties: dict[str, Any] = {}
-    for key, value in args.items():
-        kind = next((name for typ, name in names.items() if type(value) is typ), None)
-        properties[key] = {"type": kind} if kind else {}
-    return {"type": "object", "properties": properties, "required": list(args)}
+# Edits of an action whose payload gives no argument schema (LangChain's batched
+# middleware never sends one): any JSON object. Nothing in the payload says which
+# types or keys the tool takes, so a reviewer may change a type ("3" → 3) or add
+# an argument; the tool itself validates what it receives.
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
 
 def edit_schema(action: Action) -> tuple[dict[str, Any], bool]:
-    """``(schema, given)``: the action's own argument schema, or one inferred from its arguments."""
+    """``(schema, given)``: the action's own argument schema, or ``ANY_OBJECT`` when it has none."""
     schema = action.get("args_schema")
     if isinstance(schema, dict) and schema:
         return schema, True
-    return infer_schema(dict(action.get("args") or {})), False
+    return ANY_OBJECT, False
 
 
 def _error_path(error: Any) -> str:

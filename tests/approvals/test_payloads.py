@@ -148,14 +148,19 @@ class TestDecisions:
             "0.args.to": ["Not a valid email."],
         }
 
-    def test_without_a_schema_an_edit_keeps_each_arguments_type(self) -> None:
-        _fmt, actions = hitl()
-        with pytest.raises(ValidationError) as caught:
-            payloads.check_decisions(actions, [{"type": "edit", "args": {"to": 7, "subject": "s", "body": "b"}}])
-        assert caught.value.message_dict == {"0.args.to": ["Must be a string."]}
-        with pytest.raises(ValidationError) as caught:
-            payloads.check_decisions(actions, [{"type": "edit", "args": ["to"]}])
-        assert caught.value.message_dict == {"0.args": ["The arguments must be a JSON object ({…})."]}
+    def test_without_a_schema_an_edit_is_any_json_object(self) -> None:
+        # LangChain's batched middleware never sends a schema: a reviewer may fix a type or add an argument.
+        _fmt, actions = payloads.parse({
+            "action_requests": [{"name": "resize", "args": {"size": "3", "zone": "eu"}}],
+            "review_configs": [{"action_name": "resize", "allowed_decisions": ["approve", "edit"]}]})
+        edited = {"size": 3, "zone": "eu", "dry_run": True}
+        assert payloads.check_decisions(actions, [{"type": "edit", "args": edited}]) == [
+            {"type": "edit", "args": edited}]
+        assert payloads.check_decisions(actions, [{"type": "edit", "args": {}}]) == [{"type": "edit", "args": {}}]
+        for args in (["size"], "3", None):
+            with pytest.raises(ValidationError) as caught:
+                payloads.check_decisions(actions, [{"type": "edit", "args": args}])
+            assert caught.value.message_dict == {"0.args": ["The arguments must be a JSON object ({…})."]}
 
 
 class TestTimeouts:

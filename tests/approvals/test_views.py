@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 from unittest import mock
 
 from django.test import TestCase
@@ -18,6 +19,12 @@ from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, m
 from tests.factories import make_role_users
 
 HOSTILE = '<script>alert("x")</script>'
+TOOL_SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
+                                                "body": {"type": "string"}}, "required": ["to", "subject", "body"]}
+
+
+def with_schema(schema: dict) -> dict:
+    return {**HITL_VALUE, "review_configs": [{**HITL_VALUE["review_configs"][0], "args_schema": schema}]}
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
@@ -180,7 +187,7 @@ class DetailViewTests(ApprovalViewTestCase):
         self.assertContains(response, '<th scope="row" class="mono">to</th>', html=False)
         for label in ("Approve", "Edit…", "Respond", "Reject"):
             self.assertContains(response, f">{label}</")
-        self.assertContains(response, 'name="d-0-arg-to"')
+        self.assertContains(response, 'name="d-0-args"')  # no schema in the payload: one JSON editor
         self.assertContains(response, "Mail the Q3 numbers to Alice")
         self.assertContains(response, "messages[1]")
         self.assertContains(response, reverse("traces:execution", args=[execution.id]))
@@ -249,8 +256,11 @@ class DetailViewTests(ApprovalViewTestCase):
             "type": "reject", "message": "not now", "by": "rita", "comment": "not now"}
 
     def test_an_edit_from_the_typed_form_sends_the_new_arguments(self) -> None:
-        approval = make_approval()
+        approval = make_approval(value=with_schema(TOOL_SCHEMA))
         self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        self.assertContains(page, 'name="d-0-arg-to"')
+        self.assertNotContains(page, 'name="d-0-args"')
         response = self.post_decision(approval, {
             "d-0-type": "edit", "d-0-arg-to": "bob@example.com", "d-0-arg-subject": "Q3 report",
             "d-0-arg-body": "Numbers attached.\nBest, Rita"}, **HTMX)
@@ -260,9 +270,44 @@ class DetailViewTests(ApprovalViewTestCase):
             "name": "send_email",
             "args": {"to": "bob@example.com", "subject": "Q3 report", "body": "Numbers attached.\nBest, Rita"}}}]}
 
+    def test_without_a_schema_the_arguments_are_edited_as_one_json_object(self) -> None:
+        # LangChain's batched middleware sends no schema: a type can change and an argument can be added.
+        approval = make_approval()
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        form = page.context["form"]
+        assert [e.name for e in form.cards[0].edit_fields] == ["d-0-args"]
+        assert json.loads(form["d-0-args"].initial) == HITL_VALUE["action_requests"][0]["args"]
+        self.assertContains(page, "&quot;to&quot;: &quot;alice@example.com&quot;")
+        self.assertContains(page, "Arguments (JSON)")
+        edited = {"to": "bob@example.com", "subject": "Q3 report", "body": "Numbers attached.", "copies": 3}
+        response = self.post_decision(approval, {"d-0-type": "edit", "d-0-args": json.dumps(edited)}, **HTMX)
+        assert response.status_code == 200
+        self.assertContains(response, "Edited by you")
+        assert Approval.objects.get(id=approval.id).resume_value == {"decisions": [{"type": "edit", "edited_action": {
+            "name": "send_email", "args": edited}}]}
+
+    def test_a_json_edit_that_is_not_an_object_comes_back_with_the_message_next_to_the_field(self) -> None:
+        approval = make_approval()
+        self.login("reviewer")
+        for text, message in (
+            ('{"to": "bob@example.com",}', "Not valid JSON: Expecting property name enclosed in double quotes "
+                                           "(line 1, column 26)."),
+            ('["bob@example.com"]', "The arguments must be a JSON object ({…})."),
+            ("", "Give the arguments as a JSON object, e.g. {}."),
+        ):
+            response = self.post_decision(approval, {"d-0-type": "edit", "d-0-args": text}, **HTMX)
+            assert response.status_code == 422, text
+            assert response.context["form"].errors["d-0-args"] == [message]
+            self.assertContains(response, '<details class="edit-panel" id="edit-0" open>', status_code=422)
+            self.assertContains(response, message, status_code=422)
+        # Approve does not look at the editor at all.
+        response = self.post_decision(approval, {"d-0-type": "approve", "d-0-args": "[1"}, **HTMX)
+        assert response.status_code == 200
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.APPROVED
+
     def test_bad_edits_come_back_with_the_message_next_to_the_field_and_nothing_saved(self) -> None:
-        value = {**HITL_VALUE, "review_configs": [{**HITL_VALUE["review_configs"][0], "args_schema": EMAIL_SCHEMA}]}
-        approval = make_approval(value=value)
+        approval = make_approval(value=with_schema(EMAIL_SCHEMA))
         self.login("reviewer")
         response = self.post_decision(approval, {
             "d-0-type": "edit", "d-0-arg-to": "nobody", "d-0-arg-subject": "", "d-0-arg-body": "b",

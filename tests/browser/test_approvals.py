@@ -6,6 +6,7 @@ clicks. Screenshots: docs/screenshots/approvals-*.png.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from approvals import live
 from approvals.models import Approval
 from orchestrator import services as executions
 from orchestrator.models import Execution
+from tests.approval_graphs import EMAIL
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
 from tests.browser.conftest import login, screenshot
 from tests.services import Proc, start_worker, wait_for
@@ -81,11 +83,18 @@ def test_a_reviewer_edits_and_approves_an_action_and_sees_the_execution_move_on(
     expect(decision.locator(".decision-comment .errorlist")).to_have_text("Write the answer to send back to the agent.")
     assert Approval.objects.get(id=approval.id).is_pending
 
-    page.keyboard.press("e")  # Edit: the arguments become a form, the first field focused
-    to = page.get_by_label("to:", exact=True)
-    expect(to).to_be_focused()
-    to.fill("bob@example.com")
-    page.get_by_label("subject:", exact=True).fill("Q3 report (final)")
+    # Edit: LangChain's middleware sends no argument schema, so the arguments open as one JSON object.
+    page.keyboard.press("e")
+    editor = page.get_by_label("Arguments (JSON)")
+    expect(editor).to_be_focused()
+    assert json.loads(editor.input_value()) == EMAIL
+    editor.fill("{\n  \"to\": \"bob@example.com\",\n  \"subject\": \"Q3 report (final)\",\n  \"body\": ")
+    page.get_by_role("button", name="Approve with these arguments").click()
+    expect(page.locator("#edit-0 .errorlist")).to_contain_text("Not valid JSON")  # next to the field, nothing sent
+    assert Approval.objects.get(id=approval.id).is_pending
+    page.goto(f"/approvals/{approval.id}/?edit=1#edit-0")
+    edited = {**EMAIL, "to": "bob@example.com", "subject": "Q3 report (final)"}
+    page.get_by_label("Arguments (JSON)").fill(json.dumps(edited, indent=2))
     screenshot(page, "approvals-detail-edit")
     page.get_by_role("button", name="Approve with these arguments").click()
 

@@ -20,8 +20,16 @@
     if (!panel) return false;
     panel.open = true;
     var first = panel.querySelector("input:not([type=hidden]), textarea, select");
-    panel.scrollIntoView({ block: "nearest" });
-    if (first) first.focus();
+    // Keep the arguments being edited in sight: if the card's top went under the top bar (a
+    // #edit-0 link jumps there), bring it back; then the field, whose scroll margin keeps it
+    // clear of the sticky decision footer.
+    var card = panel.closest(".action-card");
+    var bar = document.querySelector("header.topbar");
+    if (card && card.getBoundingClientRect().top < (bar ? bar.getBoundingClientRect().bottom : 0)) {
+      card.scrollIntoView({ block: "start" });
+    }
+    (first || panel).scrollIntoView({ block: "nearest" });
+    if (first) first.focus({ preventScroll: true });
     return true;
   }
 
@@ -158,7 +166,12 @@
 
   function init() {
     document.querySelectorAll("[data-keys-help][hidden]").forEach(function (el) { el.hidden = false; });
-    if (window.location.hash && /^#edit-\d+$/.test(window.location.hash)) openEdit(window.location.hash.slice(1));
+    if (window.location.hash && /^#edit-\d+$/.test(window.location.hash)) {
+      // After the browser's own jump to the anchor (which leaves it under the top bar).
+      var hash = window.location.hash.slice(1);
+      if (document.readyState === "complete") openEdit(hash);
+      else window.addEventListener("load", function () { openEdit(hash); }, { once: true });
+    }
     updateCount();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();

@@ -1,0 +1,46 @@
+"""The approvals API where it meets the approvals rules: edits without a schema."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from django.test import TestCase
+from rest_framework.test import APIClient
+
+from approvals.models import Approval
+from tests.approvals.factories import make_approval
+from tests.factories import make_role_users
+
+RESIZE = {
+    "action_requests": [{"name": "resize", "args": {"size": "3", "zone": "eu"}}],
+    "review_configs": [{"action_name": "resize", "allowed_decisions": ["approve", "edit", "reject"]}],
+}
+
+
+class ApprovalDecideApiTests(TestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.users = make_role_users()
+
+    def setUp(self) -> None:
+        for target in ("orchestrator.tasks.advance.delay", "approvals.tasks.notify_created.delay"):
+            patcher = mock.patch(target)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    def post(self, role: str, approval: Approval, body: dict):  # type: ignore[no-untyped-def]
+        client = APIClient()
+        client.force_authenticate(self.users[role])
+        with self.captureOnCommitCallbacks(execute=True):
+            return client.post(f"/api/v1/approvals/{approval.id}/decide/", body, format="json")
+
+    def test_without_a_schema_an_edit_may_change_a_type_and_add_an_argument(self) -> None:
+        approval = make_approval(value=RESIZE)
+        response = self.post("reviewer", approval, {"decisions": [{"type": "edit", "args": ["size"]}]})
+        assert response.status_code == 400
+        assert list(response.json()["extra"]["fields"]) == ["decisions.0.args"]
+        edited = {"size": 3, "zone": "eu", "dry_run": True}
+        response = self.post("reviewer", approval, {"decisions": [{"type": "edit", "args": edited}]})
+        assert response.status_code == 200, response.json()
+        assert Approval.objects.get(id=approval.id).resume_value == {
+            "decisions": [{"type": "edit", "edited_action": {"name": "resize", "args": edited}}]}
