@@ -376,6 +376,41 @@ def _module_source(module: ModuleType) -> str:
         return ""
 
 
+def _sibling_sources(module: ModuleType) -> str:
+    """The source of the files beside the graph's file that it imports from (its
+    prompts, tools and helpers usually live there), so a change to any of them
+    makes a new version too. Read from the module's own import statements, so
+    the version never depends on what else happens to be loaded."""
+    import ast
+
+    file = getattr(module, "__file__", None)
+    if not file:
+        return ""
+    folder = Path(file).resolve().parent
+    try:
+        tree = ast.parse(_module_source(module))
+    except SyntaxError:
+        return ""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[-1] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                names.add(node.module.split(".")[-1])
+            if node.level:  # from . import prompts
+                names.update(alias.name for alias in node.names)
+    parts = []
+    for name in sorted(names):
+        sibling = folder / f"{name}.py"
+        if sibling.is_file() and sibling != Path(file).resolve():
+            try:
+                parts.append(f"{sibling.name}\n{sibling.read_text(encoding='utf-8')}")
+            except (OSError, UnicodeDecodeError):
+                continue
+    return "\n".join(parts)
+
+
 def _fill_entry(entry: GraphEntry, module: ModuleType, source: str, target: str, attr: str) -> None:
     from langgraph.graph import StateGraph
     from langgraph.pregel import Pregel
@@ -386,7 +421,9 @@ def _fill_entry(entry: GraphEntry, module: ModuleType, source: str, target: str,
     if not isinstance(graph, (StateGraph, Pregel)):
         raise EntryError(f"{attr!r} is a {type(graph).__name__}, not a StateGraph or a compiled graph")
     entry.source_graph = graph
-    entry.version = hashlib.sha256(f"{source}\n{entry.spec}".encode()).hexdigest()[:VERSION_LENGTH]
+    entry.version = hashlib.sha256(
+        f"{source}\n{_sibling_sources(module)}\n{entry.spec}".encode()
+    ).hexdigest()[:VERSION_LENGTH]
     entry.description = _prose(module.__doc__ or "")
 
     limit = getattr(module, "LOOPGATE_RECURSION_LIMIT", None)

@@ -41,3 +41,38 @@ class InputValidationTests:
     def test_message_channels_are_left_to_langgraph(self) -> None:
         entry = registry.get_graph("t_typed")
         entry.validate_input({"messages": ["hello", ["user", "hi"], {"role": "user", "content": "hey"}]})
+
+
+class GraphVersionTests:
+    def test_a_change_to_a_module_the_graph_imports_from_its_folder_is_a_new_version(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        import json
+
+        from django.test import override_settings
+
+        (tmp_path / "prompts_v.py").write_text('SYSTEM = "Be brief."\n')
+        (tmp_path / "agent_v.py").write_text(
+            "from typing_extensions import TypedDict\n"
+            "from langgraph.graph import StateGraph, START, END\n"
+            "from prompts_v import SYSTEM\n"
+            "class S(TypedDict):\n    x: str\n"
+            "def node(s):\n    return {'x': SYSTEM}\n"
+            "graph = StateGraph(S)\ngraph.add_node('node', node)\n"
+            "graph.add_edge(START, 'node')\ngraph.add_edge('node', END)\n"
+        )
+        import sys
+
+        sys.path.insert(0, str(tmp_path))
+        try:
+            setting = json.dumps({"graphs": {"agent": f"{tmp_path}/agent_v.py:graph"}})
+            with override_settings(LOOPGATE_GRAPHS=setting):
+                before = registry.get_graph("agent").version
+            (tmp_path / "prompts_v.py").write_text('SYSTEM = "Be thorough."\n')
+            sys.modules.pop("prompts_v", None)
+            registry.reset()
+            with override_settings(LOOPGATE_GRAPHS=setting):
+                after = registry.get_graph("agent").version
+            assert before != after
+        finally:
+            sys.path.remove(str(tmp_path))
+            sys.modules.pop("prompts_v", None)
+            registry.reset()
