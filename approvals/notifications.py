@@ -3,7 +3,13 @@
 - New approvals: an email to every reviewer and admin with an address, and one
   webhook call per approval (event ``approval.created``).
 - Expired ones: an email to the members of ``LOOPGATE_ESCALATION_GROUP`` (and
-  the reviewers) and a webhook call (event ``approval.escalated``).
+  the reviewers) and a webhook call (event ``approval.escalated``); the approval
+  is marked escalated (``escalated_at``) once that email is sent.
+
+Every email and every webhook call is a Celery task of its own (approvals/tasks.py),
+queued after commit: a mail server that is down never holds up the runner or the
+expiry loop. Transient failures retry with exponential backoff; permanent ones
+(a 5xx refusal, a 4xx webhook answer) are logged.
 
 Links lead to the approval page (``LOOPGATE_SITE_URL`` + its path); a visitor
 who is not logged in is sent to the login page and back.
@@ -26,6 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
+import smtplib
 import urllib.error
 import urllib.request
 from typing import Any
@@ -37,6 +44,7 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from approvals.models import Approval
 from orchestrator import roles
@@ -48,10 +56,20 @@ EVENT_HEADER = "X-Loopgate-Event"
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
-class WebhookError(Exception):
+class DeliveryError(Exception):
+    """A notification that did not go out; ``permanent`` ones are not retried."""
+
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class WebhookError(DeliveryError):
+    pass
+
+
+class EmailError(DeliveryError):
+    pass
 
 
 def approval_url(approval: Approval) -> str:
@@ -76,14 +94,39 @@ def _approvals(ids: list[Any]) -> list[Approval]:
 
 
 def notify_created(approval_ids: list[Any]) -> int:
-    """Email reviewers about new, still pending approvals and queue their webhooks. Returns the emails sent."""
+    """Queue a webhook per new, still pending approval and the reviewers' email (a task of its
+    own, retried on SMTP failures). Returns how many approvals were announced."""
     approvals = [a for a in _approvals(approval_ids) if a.is_pending]
     if not approvals:
         return 0
     for approval in approvals:
         queue_webhook("approval.created", approval)
+    from approvals.tasks import email_created
+
+    email_created.delay([str(a.id) for a in approvals])
+    return len(approvals)
+
+
+def notify_escalated(approval_ids: list[Any]) -> int:
+    """Queue a webhook per expired approval and the escalation email (a task of its own,
+    retried on SMTP failures). Returns how many approvals were announced."""
+    approvals = [a for a in _approvals(approval_ids) if a.status == Approval.Status.EXPIRED]
+    if not approvals:
+        return 0
+    for approval in approvals:
+        queue_webhook("approval.escalated", approval)
+    from approvals.tasks import email_escalated
+
+    email_escalated.delay([str(a.id) for a in approvals])
+    return len(approvals)
+
+
+def email_created(approval_ids: list[Any]) -> int:
+    """Email every reviewer and admin about the approvals still pending. Returns the emails
+    sent; raises ``EmailError`` when the mail server fails."""
+    approvals = [a for a in _approvals(approval_ids) if a.is_pending]
     recipients = reviewer_emails()
-    if not recipients:
+    if not approvals or not recipients:
         return 0
     first = approvals[0]
     subject = (
@@ -92,16 +135,17 @@ def notify_created(approval_ids: list[Any]) -> int:
         else f"{len(approvals)} approvals waiting: {first.title}, …"
     )
     body = render_to_string("approvals/email/created.txt", {"approvals": _with_urls(approvals)})
-    return send_mail(_one_line(subject), body, None, recipients)
+    return _send(subject, body, recipients)
 
 
-def notify_escalated(approval_ids: list[Any]) -> int:
-    """Email the escalation group about approvals that expired unanswered and queue their webhooks."""
-    approvals = [a for a in _approvals(approval_ids) if a.status == Approval.Status.EXPIRED]
+def email_escalated(approval_ids: list[Any]) -> int:
+    """Email the escalation group (and the reviewers) about expired approvals not escalated
+    yet, then mark them escalated: ``escalated_at`` means someone was told. Returns the
+    emails sent; raises ``EmailError`` when the mail server fails (nothing is marked then)."""
+    approvals = [a for a in _approvals(approval_ids)
+                 if a.status == Approval.Status.EXPIRED and a.escalated_at is None]
     if not approvals:
         return 0
-    for approval in approvals:
-        queue_webhook("approval.escalated", approval)
     escalation = escalation_emails()
     if not escalation:
         logger.warning("no one in group %r to escalate approvals %s to", settings.LOOPGATE_ESCALATION_GROUP,
@@ -115,7 +159,26 @@ def notify_escalated(approval_ids: list[Any]) -> int:
     if len(approvals) > 1:
         subject = f"{len(approvals)} approvals expired unanswered"
     body = render_to_string("approvals/email/escalated.txt", {"approvals": _with_urls(approvals)})
-    return send_mail(_one_line(subject), body, None, recipients)
+    sent = _send(subject, body, recipients)
+    if sent:
+        Approval.objects.filter(id__in=[a.id for a in approvals], escalated_at__isnull=True).update(
+            escalated_at=timezone.now(), updated_at=timezone.now()
+        )
+    return sent
+
+
+def _send(subject: str, body: str, recipients: list[str]) -> int:
+    """``send_mail``, its failures as ``EmailError``: a refusal (5xx) is permanent, the rest
+    (connection refused or dropped, 4xx, timeouts) may pass, so the task retries them."""
+    try:
+        return send_mail(_one_line(subject), body, None, recipients)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise EmailError(f"every recipient refused: {exc.recipients}", permanent=True) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise EmailError(f"the mail server answered {exc.smtp_code}: {exc.smtp_error!r}",
+                         permanent=500 <= exc.smtp_code < 600) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise EmailError(f"the mail server is unreachable: {exc}", permanent=False) from exc
 
 
 def _with_urls(approvals: list[Approval]) -> list[Approval]:

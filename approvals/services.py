@@ -385,7 +385,8 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
     (``payloads.timeout_value``), or cancel the execution when the payload allows
     no safe timeout answer. Returns None when it was not (or no longer) overdue.
 
-    After commit the escalation group is told and open inboxes update.
+    After commit: open inboxes update, and the escalation is queued (a task;
+    ``escalated_at`` is set once its email is sent, see notifications.email_escalated).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -396,8 +397,7 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
         approval.status = Status.EXPIRED
         approval.resume_value = value
         approval.decided_at = now
-        approval.escalated_at = now
-        approval.save(update_fields=["status", "resume_value", "decided_at", "escalated_at", "updated_at"])
+        approval.save(update_fields=["status", "resume_value", "decided_at", "updated_at"])
         audit_record(
             kind=AuditEntry.Kind.EXPIRY, actor=None, approval=approval, graph_name=execution.graph_name,
             outcome="expired",
@@ -422,9 +422,15 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
 
 
 def _escalate(approval_id: UUID) -> None:
-    from approvals import notifications
+    """After commit: the escalation's webhooks and email, as tasks (a mail server that is down
+    never stops the expiry loop; the email task retries)."""
+    from approvals.tasks import notify_escalated
 
-    notifications.notify_escalated([approval_id])
+    try:
+        notify_escalated.delay([str(approval_id)])
+    except Exception:  # noqa: BLE001 - the approval expired and the inbox shows it; only the heads-up is lost
+        logger.exception("could not queue the escalation of approval %s", approval_id)
+
 
 
 def approvals_expire_overdue(*, now: datetime.datetime | None = None) -> int:
@@ -437,8 +443,12 @@ def approvals_expire_overdue(*, now: datetime.datetime | None = None) -> int:
     expired = 0
     for approval_id in Approval.objects.filter(status=Status.PENDING, deadline__lte=now).values_list("id",
                                                                                                      flat=True)[:500]:
-        if approval_expire(approval_id=approval_id, now=now) is not None:
-            expired += 1
+        try:
+            if approval_expire(approval_id=approval_id, now=now) is not None:
+                expired += 1
+        except Exception:  # noqa: BLE001 - one approval that cannot expire must not keep the others waiting
+            logger.exception("could not expire approval %s; it stays pending and is tried again next run",
+                             approval_id)
     if expired:
         logger.info("expired %d overdue approval(s)", expired)
     return expired

@@ -1,9 +1,13 @@
-"""Executions waiting on approvals, made without a worker: the runner's hand-off called directly."""
+"""Executions waiting on approvals, made without a worker: the runner's hand-off called directly;
+and the approvals' tasks run in this process (``tasks_inline``)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
+from unittest import mock
 
 from django.contrib.auth.models import User
 
@@ -57,3 +61,17 @@ def make_approval(*, value: Any = None, execution: Execution | None = None, resp
                      "checkpoint_id": "cp-1", "checkpoint_ns": "", "response_schema": response_schema}],
     )
     return approval
+
+
+@contextmanager
+def tasks_inline(*names: str) -> Iterator[None]:
+    """Run these ``approvals.tasks`` in this process when they are queued (``.delay``), retries
+    included, as a worker would run them; the rest of the test sees their effects at once."""
+    from approvals import tasks
+
+    with ExitStack() as stack:
+        for name in names:
+            task = getattr(tasks, name)
+            stack.enter_context(mock.patch.object(
+                task, "delay", side_effect=lambda *args, _task=task, **kwargs: _task.apply(args=args, kwargs=kwargs)))
+        yield

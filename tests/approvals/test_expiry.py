@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import logging
 from unittest import mock
 
+import pytest
 from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from approvals import services
+from approvals import payloads, services, tasks
 from approvals.models import Approval, AuditEntry
 from orchestrator.models import Execution
-from tests.approvals.factories import HITL_VALUE, make_approval, make_execution
+from tests.approvals.email_backends import FailingEmailBackend
+from tests.approvals.factories import HITL_VALUE, make_approval, make_execution, tasks_inline
 from tests.factories import make_role_users, make_user
 
 LATER = datetime.timedelta(minutes=5)
@@ -34,7 +37,8 @@ class ExpiryTests(TestCase):
         self.addCleanup(patcher.stop)
 
     def expire(self, now: datetime.datetime) -> int:
-        with self.captureOnCommitCallbacks(execute=True):
+        # The escalation's tasks run here, as a worker would run them once the expiry commits.
+        with tasks_inline("notify_escalated", "email_escalated"), self.captureOnCommitCallbacks(execute=True):
             return services.approvals_expire_overdue(now=now)
 
     @override_settings(LOOPGATE_ESCALATION_GROUP="escalations")
@@ -85,6 +89,7 @@ class ExpiryTests(TestCase):
         approval = make_approval(value={"question": "ok?", "timeout_seconds": 1})
         with mock.patch("approvals.tasks.deliver_webhook.delay") as delay:
             self.expire(timezone.now() + LATER)
+        assert Approval.objects.get(id=approval.id).escalated_at is not None
         [(event, body)] = [c.args for c in delay.call_args_list]
         assert event == "approval.escalated"
         assert f'"id":"{approval.id}"' in body and '"status":"expired"' in body
@@ -101,6 +106,56 @@ class ExpiryTests(TestCase):
         approval = make_approval(value="ok?", status=Execution.Status.CANCELLED)
         self.expire(timezone.now())
         assert Approval.objects.get(id=approval.id).status == Approval.Status.CANCELLED
+
+
+@pytest.mark.django_db(transaction=True)
+class TestExpiryKeepsGoing:
+    """Committed for real, so each expiry's after-commit work runs inside the loop, as in production."""
+
+    @pytest.fixture(autouse=True)
+    def _no_broker(self) -> None:  # type: ignore[misc]
+        with mock.patch("orchestrator.tasks.advance.delay"), mock.patch("approvals.tasks.notify_created.delay"):
+            yield
+
+    def test_an_smtp_server_that_is_down_never_stops_the_other_approvals_from_expiring(self, settings) -> None:  # type: ignore[no-untyped-def]
+        settings.EMAIL_BACKEND = "tests.approvals.email_backends.FailingEmailBackend"
+        FailingEmailBackend.attempts = 0
+        make_role_users()
+        approvals = [make_approval(value={"question": f"{n}?", "timeout_seconds": 1}) for n in range(3)]
+        with tasks_inline("notify_escalated", "email_escalated"), \
+                mock.patch.object(tasks.email_escalated, "retry", side_effect=_retry_now(tasks.email_escalated)):
+            assert services.approvals_expire_overdue(now=timezone.now() + LATER) == 3
+        for approval in approvals:
+            approval.refresh_from_db()
+            assert approval.status == Approval.Status.EXPIRED
+            assert approval.escalated_at is None  # no one was told: not marked escalated
+        # Each escalation email was tried, then retried until the task gave up.
+        assert FailingEmailBackend.attempts == 3 * (tasks.EMAIL_MAX_RETRIES + 1)
+
+    def test_one_approval_that_cannot_expire_does_not_stop_the_others(self, caplog) -> None:  # type: ignore[no-untyped-def]
+        first = make_approval(value={"question": "first?", "timeout_seconds": 1})
+        second = make_approval(value={"question": "second?", "timeout_seconds": 1})
+        real = payloads.timeout_value
+        calls = []
+
+        def broken_once(fmt, actions):  # type: ignore[no-untyped-def]
+            calls.append(fmt)
+            if len(calls) == 1:
+                raise RuntimeError("a payload no one foresaw")
+            return real(fmt, actions)
+
+        with mock.patch("approvals.services.payloads.timeout_value", side_effect=broken_once), \
+                mock.patch("approvals.tasks.notify_escalated.delay"), caplog.at_level(logging.ERROR):
+            assert services.approvals_expire_overdue(now=timezone.now() + LATER) == 1
+        statuses = sorted(Approval.objects.filter(id__in=[first.id, second.id]).values_list("status", flat=True))
+        assert statuses == [Approval.Status.EXPIRED, Approval.Status.PENDING]  # the broken one rolled back
+        assert "a payload no one foresaw" in caplog.text
+
+
+def _retry_now(task):  # type: ignore[no-untyped-def]
+    """The task's retry without the wait (retries run in this process here)."""
+    real = task.retry
+    return lambda *args, **kwargs: real(*args, **{**kwargs, "countdown": 0})
 
 
 def test_the_expiry_task_is_scheduled_with_the_reconciler() -> None:
