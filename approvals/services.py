@@ -385,8 +385,9 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
     (``payloads.timeout_value``), or cancel the execution when the payload allows
     no safe timeout answer. Returns None when it was not (or no longer) overdue.
 
-    After commit: open inboxes update, and the escalation is queued (a task;
-    ``escalated_at`` is set once its email is sent, see notifications.email_escalated).
+    After commit: open inboxes update, a cancelled execution is announced to its
+    trace page, and the escalation is queued (a task; ``escalated_at`` is set
+    once its email is sent, see notifications.email_escalated).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -409,11 +410,13 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
             Approval.objects.filter(execution_id=execution.id, status=Status.PENDING).update(
                 status=Status.CANCELLED, updated_at=now
             )
-            Execution.objects.filter(id=execution.id, status=Execution.Status.INTERRUPTED).update(
+            cancelled = Execution.objects.filter(id=execution.id, status=Execution.Status.INTERRUPTED).update(
                 status=Execution.Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now,
                 error={"reason": f"The approval of {approval.title} expired unanswered, and its payload allows "
                                  "no refusal to answer with."},
             )
+            if cancelled:
+                transaction.on_commit(partial(_announce_execution, execution.id, Execution.Status.CANCELLED))
         else:
             _resume_when_all_decided(execution)
         transaction.on_commit(partial(_escalate, approval.id))
@@ -431,6 +434,11 @@ def _escalate(approval_id: UUID) -> None:
     except Exception:  # noqa: BLE001 - the approval expired and the inbox shows it; only the heads-up is lost
         logger.exception("could not queue the escalation of approval %s", approval_id)
 
+
+def _announce_execution(execution_id: UUID, status: str) -> None:
+    from traces import live
+
+    live.announce_execution(execution_id, status)
 
 
 def approvals_expire_overdue(*, now: datetime.datetime | None = None) -> int:

@@ -76,13 +76,17 @@ class ExpiryTests(TestCase):
             **HITL_VALUE, "review_configs": [{"action_name": "send_email", "allowed_decisions": ["approve"]}],
             "timeout_seconds": 1})
         sibling = make_approval(execution=execution, value="ok?")
-        self.expire(timezone.now() + LATER)
+        with mock.patch("traces.live.announce_execution") as announce:
+            self.expire(timezone.now() + LATER)
         execution.refresh_from_db()
         assert execution.status == Execution.Status.CANCELLED
         assert "expired unanswered" in execution.error["reason"]
         assert Approval.objects.get(id=approval.id).status == Approval.Status.EXPIRED
+        assert Approval.objects.get(id=approval.id).resume_value is None
         assert Approval.objects.get(id=sibling.id).status == Approval.Status.CANCELLED
         self.advance.assert_not_called()
+        # Its trace page and the executions list hear of it, as of any cancel.
+        announce.assert_called_once_with(execution.id, Execution.Status.CANCELLED)
 
     @override_settings(LOOPGATE_WEBHOOK_URL="http://127.0.0.1:9/hook")
     def test_an_expiry_also_fires_the_escalation_webhook(self) -> None:

@@ -217,6 +217,23 @@ class DetailViewTests(ApprovalViewTestCase):
             assert response.status_code == 403, name
         assert Approval.objects.get(id=approval.id).is_pending
 
+    def test_an_expiry_that_cancelled_the_execution_says_so(self) -> None:
+        execution = make_execution()
+        approval = make_approval(execution=execution, value={
+            **HITL_VALUE, "review_configs": [{"action_name": "send_email", "allowed_decisions": ["approve"]}],
+            "timeout_seconds": 1})
+        answered = make_approval(value={"question": "ok?", "timeout_seconds": 1})
+        with mock.patch("approvals.tasks.notify_escalated.delay"), self.captureOnCommitCallbacks(execute=True):
+            services.approvals_expire_overdue(now=timezone.now() + datetime.timedelta(minutes=5))
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        self.assertContains(page, "Expired unanswered")
+        self.assertContains(page, "The execution was cancelled")
+        self.assertNotContains(page, "answered with a timeout")
+        self.assertNotContains(page, "the escalation group was told")  # its email has not gone out yet
+        page = self.client.get(reverse("approvals:detail", args=[answered.id]))
+        self.assertContains(page, "The graph was answered with a timeout")
+
     def test_users_without_a_role_get_not_found(self) -> None:
         approval = make_approval()
         self.login("outsider")
