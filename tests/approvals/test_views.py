@@ -88,6 +88,28 @@ class InboxViewTests(ApprovalViewTestCase):
         assert list(old.context["approvals"]) == []
         self.assertContains(old, "No approvals match these filters.")
 
+    def test_a_forks_approval_shows_its_execution_and_that_it_is_a_fork(self) -> None:
+        parent = make_approval()
+        fork = make_approval(execution=make_execution())
+        Execution.objects.filter(id=fork.execution_id).update(parent=parent.execution)
+        self.login("reviewer")
+        response = self.client.get(reverse("approvals:inbox"))
+        rows = {str(a.id): a for a in response.context["approvals"]}
+        assert set(rows) == {str(parent.id), str(fork.id)}
+        html = response.content.decode()
+        fork_row = html[html.index(f'id="approval-{fork.id}"'):]
+        fork_row = fork_row[:fork_row.index("</tr>")]
+        parent_row = html[html.index(f'id="approval-{parent.id}"'):]
+        parent_row = parent_row[:parent_row.index("</tr>")]
+        fork_pill = f'<span class="pill" title="A fork of execution {str(parent.execution_id)[:8]}">fork</span>'
+        assert str(fork.execution_id)[:8] in fork_row and fork_pill in fork_row
+        assert str(parent.execution_id)[:8] in parent_row and ">fork</span>" not in parent_row
+        page = self.client.get(reverse("approvals:detail", args=[fork.id]))
+        self.assertContains(page, fork_pill)
+        self.assertContains(page, reverse("traces:execution", args=[parent.execution_id]))
+        subtitle = page.content.decode().split('id="approval-head"')[1].split('<p class="subtitle">')[1].split("</p>")[0]
+        assert str(fork.execution_id)[:8] in subtitle and fork_pill in subtitle
+
     def test_the_empty_inbox_says_what_to_do_next(self) -> None:
         self.login("reviewer")
         response = self.client.get(reverse("approvals:inbox"))
