@@ -1,14 +1,14 @@
-"""The approvals API where it meets the approvals rules: edits without a schema."""
+"""The approvals API where it meets the approvals rules: edits without a schema, four eyes."""
 
 from __future__ import annotations
 
 from unittest import mock
 
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from rest_framework.test import APIClient
 
 from approvals.models import Approval
-from tests.approvals.factories import make_approval
+from tests.approvals.factories import make_approval, make_execution
 from tests.factories import make_role_users
 
 RESIZE = {
@@ -44,3 +44,13 @@ class ApprovalDecideApiTests(TestCase):
         assert response.status_code == 200, response.json()
         assert Approval.objects.get(id=approval.id).resume_value == {
             "decisions": [{"type": "edit", "edited_action": {"name": "resize", "args": edited}}]}
+
+    @override_settings(LOOPGATE_FOUR_EYES_GRAPHS=["t_mail"])
+    def test_four_eyes_the_reviewer_who_started_the_execution_gets_403(self) -> None:
+        approval = make_approval(execution=make_execution(created_by=self.users["reviewer"]))
+        response = self.post("reviewer", approval, {"decisions": [{"type": "approve"}]})
+        assert response.status_code == 403
+        assert "Four eyes" in response.json()["message"]
+        assert Approval.objects.get(id=approval.id).is_pending
+        response = self.post("admin", approval, {"decisions": [{"type": "approve"}]})
+        assert response.status_code == 200, response.json()

@@ -8,7 +8,7 @@ import io
 import json
 from unittest import mock
 
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -87,6 +87,20 @@ class InboxViewTests(ApprovalViewTestCase):
         old = self.client.get(reverse("approvals:inbox"), {"age": "1h"})
         assert list(old.context["approvals"]) == []
         self.assertContains(old, "No approvals match these filters.")
+
+    def test_the_age_filter_keeps_the_approvals_waiting_that_long(self) -> None:
+        old = make_approval(value="waiting since the morning?")
+        Approval.objects.filter(id=old.id).update(created_at=timezone.now() - datetime.timedelta(hours=3))
+        new = make_approval(value="just asked?")
+        self.login("reviewer")
+        url = reverse("approvals:inbox")
+        assert [a.id for a in self.client.get(url, {"age": "1h"}).context["approvals"]] == [old.id]
+        assert [a.id for a in self.client.get(url, {"age": "new"}).context["approvals"]] == [new.id]
+        assert list(self.client.get(url, {"age": "1d"}).context["approvals"]) == []
+        response = self.client.get(url, {"age": "1h"})
+        self.assertContains(response, f'id="approval-{old.id}"')
+        self.assertNotContains(response, f'id="approval-{new.id}"')
+        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1&amp;age=1h"')
 
     def test_a_forks_approval_shows_its_execution_and_that_it_is_a_fork(self) -> None:
         parent = make_approval()
@@ -255,6 +269,27 @@ class DetailViewTests(ApprovalViewTestCase):
         self.assertNotContains(page, "the escalation group was told")  # its email has not gone out yet
         page = self.client.get(reverse("approvals:detail", args=[answered.id]))
         self.assertContains(page, "The graph was answered with a timeout")
+
+    @override_settings(LOOPGATE_FOUR_EYES_GRAPHS=["t_mail"])
+    def test_four_eyes_the_reviewer_who_started_the_execution_sees_no_buttons_and_a_forged_post_is_forbidden(
+        self,
+    ) -> None:
+        approval = make_approval(execution=make_execution(created_by=self.users["reviewer"]))
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id]))
+        assert page.status_code == 200
+        self.assertNotContains(page, 'class="decision-buttons"')
+        self.assertNotContains(page, 'name="d-0-type"')
+        self.assertContains(page, "Four eyes: you started this execution")
+        response = self.post_decision(approval, {"d-0-type": "approve"})
+        assert response.status_code == 403
+        assert Approval.objects.get(id=approval.id).is_pending
+        assert not AuditEntry.objects.exists()
+        # Another reviewer, or an admin, decides it.
+        self.login("admin")
+        self.assertContains(self.client.get(reverse("approvals:detail", args=[approval.id])), 'name="d-0-type"')
+        assert self.post_decision(approval, {"d-0-type": "approve"}).status_code == 302
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.APPROVED
 
     def test_users_without_a_role_get_not_found(self) -> None:
         approval = make_approval()
@@ -446,15 +481,20 @@ class AuditViewTests(ApprovalViewTestCase):
         assert [(r["who"], r["outcome"], r["graph"]) for r in rows] == [("alice", "rejected", "finops")]
         assert rows[0]["comment"] == "'=HYPERLINK(\"x\")"
 
-    def test_budget_changes_are_in_the_log_too(self) -> None:
-        with self.captureOnCommitCallbacks(execute=True):  # as orchestrator/budgets.py records them
-            services.audit_record(kind=AuditEntry.Kind.BUDGET, actor=self.users["admin"], graph_name="finops",
-                                  action="budget per execution", outcome="changed", comment="20,000 → 50,000",
-                                  detail={"old": 20_000, "new": 50_000})
+    def test_budget_changes_are_in_the_log_and_its_csv_too(self) -> None:
+        from orchestrator import budgets
+
+        with self.captureOnCommitCallbacks(execute=True):  # the Budgets page's own service
+            budgets.graph_budget_set(user=self.users["admin"], graph_name="finops", token_budget=50_000,
+                                     daily_token_limit=None)
         self.login("operator")
         response = self.client.get(reverse("approvals:audit"), {"graph": "finops"})
         assert [e.kind for e in response.context["entries"]] == ["budget", "decision"]
-        self.assertContains(response, "20,000 → 50,000")
+        self.assertContains(response, "→ 50,000")
         response = self.client.get(reverse("approvals:audit"), {"export": "csv", "user": "alice"})
         rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-        assert [(r["kind"], r["action"]) for r in rows] == [("budget", "budget per execution"), ("decision", "agent")]
+        assert [(r["kind"], r["who"], r["graph"]) for r in rows] == [("budget", "alice", "finops"),
+                                                                    ("decision", "alice", "finops")]
+        budget = rows[0]
+        assert budget["outcome"] == "changed" and budget["comment"].endswith("→ 50,000")
+        assert json.loads(budget["detail"])["new"] == 50_000
