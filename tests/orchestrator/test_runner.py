@@ -12,10 +12,12 @@ import redis
 from langgraph.checkpoint.memory import InMemorySaver
 
 from approvals.models import Approval
+from approvals.services import approval_decide
 from orchestrator import registry, services
 from orchestrator.celery import app as celery_app
 from orchestrator.models import Execution
 from orchestrator.tasks import advance
+from tests.factories import make_role_users
 from tests.services import PrivateRedis, start_beat, start_worker, wait_for
 from traces.models import Span, Step
 
@@ -122,6 +124,38 @@ class RunnerOutcomeTests:
         execution.refresh_from_db()
         assert execution.status == Status.SUCCEEDED
         assert execution.state["log"] == ["work 1", "acted"]
+
+    def test_a_static_breakpoint_approved_by_a_reviewer_through_the_approvals_service_continues(
+        self, worker, runlog
+    ) -> None:  # type: ignore[no-untyped-def]
+        reviewer = make_role_users()["reviewer"]
+        worker()
+        execution = services.execution_start(graph_name="t_guarded", input={"n": 0}, user=None)
+        wait_for(status_is(execution.id, Status.INTERRUPTED), timeout=60, what="the breakpoint")
+        approval = Approval.objects.get(execution=execution)
+        approval_decide(approval_id=approval.id, user=reviewer, decisions=[{"type": "approve"}])
+        wait_for(finished(execution.id), timeout=60, what="the approved execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.SUCCEEDED, execution.error
+        assert execution.state["log"] == ["work 1", "acted"]
+        assert [node for (_, node, _) in runs(runlog)].count("act") == 1
+        approval.refresh_from_db()
+        assert (approval.status, approval.decided_by) == (Approval.Status.APPROVED, reviewer)
+
+    def test_a_static_breakpoint_rejected_by_a_reviewer_cancels_the_execution(self, worker, runlog) -> None:  # type: ignore[no-untyped-def]
+        reviewer = make_role_users()["reviewer"]
+        worker()
+        execution = services.execution_start(graph_name="t_guarded", input={"n": 0}, user=None)
+        wait_for(status_is(execution.id, Status.INTERRUPTED), timeout=60, what="the breakpoint")
+        approval = Approval.objects.get(execution=execution)
+        approval_decide(approval_id=approval.id, user=reviewer,
+                        decisions=[{"type": "reject", "message": "Not on a Friday."}])
+        wait_for(finished(execution.id), timeout=60, what="the rejected execution")
+        execution.refresh_from_db()
+        assert execution.status == Status.CANCELLED
+        assert "rejected" in execution.error["reason"]
+        assert execution.state["log"] == ["work 1"]
+        assert not any(node == "act" for (_, node, _) in runs(runlog))
 
     def test_the_finops_example_stops_interrupted_with_one_pending_interrupt_naming_action_and_cluster(
         self, worker
