@@ -11,7 +11,9 @@ Decisions use Loopgate's vocabulary: approve, edit, reject, respond.
 - Agent Inbox ``HumanInterrupt``: ``[{"action_request": {"action", "args"},
   "config": {allow_accept, allow_edit, allow_respond, allow_ignore},
   "description"}]``; resumed with a list of ``HumanResponse``.
-- Anything else (a plain value): approve, reject or respond with text.
+- Anything else (a plain value): approve, reject or respond with text. A plain
+  dict may opt in to other decisions with ``"allowed_decisions"`` (Edit too) and
+  give its editable arguments a JSON schema with ``"args_schema"``.
 
 Resume values (what ``resume_value()`` returns, what the graph receives):
 
@@ -29,7 +31,8 @@ agent_inbox    ``[HumanResponse, ...]``, one per action: ``{"type": "accept",
                "args": None}`` (Approve, Edit, Respond, Reject)
 plain          ``{"type": "approve", "by": username}``, ``{"type": "reject",
                "message": "…", "by": …}``, ``{"type": "respond", "message": "…",
-               "by": …}``; a reviewer's comment is added as ``"comment"``
+               "by": …}``, ``{"type": "edit", "args": {...}, "by": …}`` where
+               allowed; a reviewer's comment is added as ``"comment"``
 breakpoint     not sent to the graph: approve continues, reject cancels
 =============  =====================================================================
 
@@ -62,7 +65,8 @@ TIMEOUT_MESSAGE = "No reviewer answered before the deadline; the action was not 
 MAX_MESSAGE = 10_000
 DECISION_LABELS = {APPROVE: "Approve", EDIT: "Edit", REJECT: "Reject", RESPOND: "Respond"}
 # Keys of a plain dict payload that say what it is rather than being its arguments.
-_PLAIN_META_KEYS = ("action", "name", "description", "question", "message", "deadline", "timeout_seconds")
+_PLAIN_META_KEYS = ("action", "name", "description", "question", "message", "deadline", "timeout_seconds",
+                    "allowed_decisions", "args_schema")
 
 
 class Action(TypedDict, total=False):
@@ -246,6 +250,7 @@ def _parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
             )
         return AGENT_INBOX, actions
     name, description, args = "review", "", {}
+    allowed, schema = [APPROVE, REJECT, RESPOND], None
     if isinstance(value, str):
         description = value
     elif isinstance(value, dict):
@@ -254,11 +259,17 @@ def _parse(value: Any, response_schema: Any = None) -> tuple[str, list[Action]]:
         args = {k: v for k, v in value.items() if k not in _PLAIN_META_KEYS}
         if not args and not description:
             args = dict(value)
+        # A plain dict may name the decisions it takes (Edit too) and the schema
+        # of its editable arguments: a graph opts in, Loopgate never guesses.
+        named = value.get("allowed_decisions")
+        if isinstance(named, list) and any(d in ALL_DECISIONS for d in named):
+            allowed = [d for d in ALL_DECISIONS if d in named]
+        if isinstance(value.get("args_schema"), dict) and _schema_is_valid(value["args_schema"]):
+            schema = value["args_schema"]
     elif value is not None:
         args = {"value": value}
     return PLAIN, [
-        Action(name=name, args=args, description=description, allowed_decisions=[APPROVE, REJECT, RESPOND],
-               args_schema=None)
+        Action(name=name, args=args, description=description, allowed_decisions=allowed, args_schema=schema)
     ]
 
 

@@ -17,9 +17,12 @@ The approval's resume value may be:
 
 - approve: ``{"type": "approve"}``, ``{"type": "accept"}``, ``{"decision": "approve"}``
   (also "approved" / "accepted", the bare strings, or ``true``);
+- edit: ``{"type": "edit", "args": {"cluster", "snapshot_first", "grace_period_minutes"}}``
+  approves the shutdown done the reviewer's way (the request's ``args_schema``
+  keeps the cluster fixed);
 - timeout: ``{"type": "timeout"}`` (also "timed_out" / "expired") → escalate;
 - reject: ``{"type": "reject", ...}`` (also "decline", "deny", "ignore", ``false``),
-  and any other answer — "respond" with a message, "edit", or something not
+  and any other answer — "respond" with a message, or something not
   understood — ends the run without shutting anything down.
 
 One-element lists (Agent Inbox responses) and ``{"decisions": [one]}``
@@ -235,8 +238,22 @@ def communicate(state: FinOpsState) -> dict[str, Any]:
         "region": cluster["region"],
         "owner": cluster["owner"],
         "monthly_cost_usd": cluster["monthly_cost_usd"],
+        "snapshot_first": True,
+        "grace_period_minutes": 30,
         "description": description,
         "timeout_seconds": timeout,
+        # The reviewer may approve as asked, or edit how the shutdown is done.
+        "allowed_decisions": ["approve", "edit", "reject", "respond"],
+        "args_schema": {
+            "type": "object",
+            "properties": {
+                "cluster": {"const": cluster["name"], "description": "The cluster (fixed)."},
+                "snapshot_first": {"type": "boolean", "description": "Snapshot its volumes before stopping."},
+                "grace_period_minutes": {"type": "integer", "minimum": 0, "maximum": 1440,
+                                         "description": "Minutes to wait before stopping, after telling users."},
+            },
+            "required": ["cluster", "snapshot_first", "grace_period_minutes"],
+        },
     }
     return {"messages": [prompt, answer.model_copy(update={"name": "communication"})], "approval_request": request}
 
@@ -268,6 +285,10 @@ def read_answer(answer: Any) -> dict[str, Any]:
     decision: dict[str, Any] = {"answer": answer}
     if word in APPROVE_WORDS:
         decision["outcome"] = "approved"
+    elif word == "edit" and isinstance(answer, dict) and isinstance(answer.get("args"), dict):
+        # Approved, with the shutdown's parameters as the reviewer edited them.
+        decision["outcome"] = "approved"
+        decision["edited"] = answer["args"]
     elif word in TIMEOUT_WORDS:
         decision["outcome"] = "timed_out"
     else:
@@ -275,7 +296,7 @@ def read_answer(answer: Any) -> dict[str, Any]:
         if word not in REJECT_WORDS:
             decision["note"] = f"answer {word or answer!r} is not an approval; nothing was shut down"
     if isinstance(answer, dict):
-        for key in ("message", "comment", "reason", "args"):
+        for key in ("message", "comment", "reason"):
             if isinstance(answer.get(key), str) and answer[key].strip():
                 decision["comment"] = answer[key].strip()
                 break
@@ -289,7 +310,13 @@ def read_answer(answer: Any) -> dict[str, Any]:
 def await_approval(state: FinOpsState) -> dict[str, Any]:
     """Ask the owner and wait. Only the interrupt lives here, so re-running on resume is free."""
     answer = interrupt(state["approval_request"])
-    return {"decision": read_answer(answer)}
+    decision = read_answer(answer)
+    edited = decision.get("edited")
+    if edited is not None and edited.get("cluster") != state["cluster"]["name"]:
+        # The schema keeps the cluster fixed; a graph still never trusts an answer blindly.
+        decision = {**decision, "outcome": "rejected",
+                    "note": f"the edit names another cluster ({edited.get('cluster')!r}); nothing was shut down"}
+    return {"decision": decision}
 
 
 def route_after_approval(state: FinOpsState) -> str:
@@ -304,11 +331,15 @@ def route_after_approval(state: FinOpsState) -> str:
 def act(state: FinOpsState) -> dict[str, Any]:
     """The Action agent: the shutdown is simulated, recorded in state, never sent to a cloud."""
     cluster, decision = state["cluster"], state["decision"]
+    asked = state.get("approval_request") or {}
+    how = {**{k: asked.get(k) for k in ("snapshot_first", "grace_period_minutes")}, **decision.get("edited", {})}
     action = {
         "action": "shutdown_cluster",
         "cluster": cluster["name"],
         "account": state["account"],
         "region": cluster["region"],
+        "snapshot_first": how.get("snapshot_first"),
+        "grace_period_minutes": how.get("grace_period_minutes"),
         "approved_by": decision.get("by") or cluster["owner"],
         "monthly_savings_usd": cluster["monthly_cost_usd"],
         "simulated": True,

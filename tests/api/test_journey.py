@@ -81,26 +81,31 @@ class FinOpsJourneyTests:
         assert approval["format"] == "plain" and approval["status"] == "pending"
         [action] = approval["actions"]
         assert action["name"] == "shutdown_cluster" and action["args"]["cluster"] == "dev-analytics-2"
-        # A plain payload allows no edit; the API says so and nothing is recorded.
-        assert "edit" not in action["allowed_decisions"]
+        # The FinOps request opts in to Edit, with a schema that keeps the cluster fixed.
+        assert action["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
         url = f"/api/v1/approvals/{approval['id']}/decide/"
-        response = reviewer.post(url, {"decisions": [{"type": "edit", "args": {"cluster": "dev-ml-3"}}]},
+        edited = {"cluster": "dev-analytics-2", "snapshot_first": True, "grace_period_minutes": 5}
+        response = reviewer.post(url, {"decisions": [{"type": "edit", "args": {**edited, "cluster": "dev-ml-3"}}]},
                                  format="json")
-        assert response.status_code == 400 and "decisions.0.type" in response.json()["extra"]["fields"]
+        assert response.status_code == 400, response.json()
+        assert any(f.startswith("decisions.0.args") for f in response.json()["extra"]["fields"])
         # An operator may not decide.
         assert operator.post(url, {"decisions": [{"type": "approve"}]}, format="json").status_code == 403
 
-        # 4. The reviewer approves; a second decision is a 409 naming the reviewer.
-        response = reviewer.post(url, {"decisions": [{"type": "approve"}], "comment": "idle since the load test"},
+        # 4. The reviewer decides with an edit; a second decision is a 409 naming the reviewer.
+        response = reviewer.post(url, {"decisions": [{"type": "edit", "args": edited}],
+                                       "comment": "idle since the load test; give people five minutes"},
                                  format="json")
         assert response.status_code == 200, response.json()
-        assert response.json()["status"] == "approved" and response.json()["decided_by"] == "rita"
+        assert response.json()["status"] == "edited" and response.json()["decided_by"] == "rita"
         again = clients["admin"].post(url, {"decisions": [{"type": "reject"}]}, format="json")
         assert again.status_code == 409 and again.json()["extra"]["decided_by"] == "rita"
 
         # 5. Poll until it succeeded: the cluster was shut down.
         body = poll(operator, execution_id, "succeeded")
         assert body["state"]["outcome"] == "shut_down"
+        [shutdown] = body["state"]["actions_taken"]
+        assert shutdown["grace_period_minutes"] == 5 and shutdown["approved_by"] == "rita"  # the edit ran
         assert body["tokens_used"] > 0 and body["pending_approvals"] == []
         assert body["cost"] is not None and float(body["cost"]) > 0
 

@@ -115,6 +115,14 @@ def test_finops_approved_shuts_the_cluster_down(answer: Any) -> None:
     assert graph.get_state(config).next == ()
 
 
+def test_finops_an_edit_approves_the_shutdown_done_the_reviewers_way() -> None:
+    app, config, _ = _finops_until_interrupt()
+    edited = {"cluster": "dev-analytics-2", "snapshot_first": False, "grace_period_minutes": 5}
+    state = app.invoke(Command(resume={"type": "edit", "args": edited, "by": "rita"}), config)
+    [action] = state["actions_taken"]
+    assert (action["snapshot_first"], action["grace_period_minutes"], action["approved_by"]) == (False, 5, "rita")
+
+
 def test_finops_records_who_approved() -> None:
     graph, config, _ = _finops_until_interrupt()
     state = graph.invoke(Command(resume={"type": "approve", "by": "maria.lopez"}), config)
