@@ -101,13 +101,32 @@ def _setting(name: str) -> str:
 
 def is_simulated() -> bool:
     """True when no provider is configured and the examples run on the offline model."""
-    return not _setting("LOOPGATE_LLM_BASE_URL")
+    return not _setting("LOOPGATE_LLM_BASE_URL") and not _setting("LOOPGATE_LLM_FACTORY")
+
+
+def _from_factory(spec: str, purpose: str) -> BaseChatModel:
+    """Any LangChain chat model: ``LOOPGATE_LLM_FACTORY="package.module:make_model"``,
+    called with ``purpose=`` for each agent role."""
+    from django.utils.module_loading import import_string
+
+    try:
+        factory = import_string(spec.replace(":", "."))
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"LOOPGATE_LLM_FACTORY {spec!r} cannot be imported: {exc}") from None
+    model = factory(purpose=purpose)
+    if not isinstance(model, BaseChatModel):
+        raise ImproperlyConfigured(
+            f"LOOPGATE_LLM_FACTORY {spec!r} returned a {type(model).__name__}, not a LangChain chat model."
+        )
+    return model
 
 
 def configured_model_name() -> str:
     """The model the examples will use, as the dashboard should name it."""
     if is_simulated():
         return OFFLINE_MODEL_NAME
+    if _setting("LOOPGATE_LLM_FACTORY"):
+        return _setting("LOOPGATE_LLM_FACTORY")
     return _setting("LOOPGATE_LLM_MODEL")
 
 
@@ -119,6 +138,9 @@ def get_chat_model(purpose: str = "default") -> BaseChatModel:
     so traces can tell the agents' calls apart.
     """
     metadata = {"loopgate_purpose": purpose}
+    factory = _setting("LOOPGATE_LLM_FACTORY")
+    if factory:
+        return _from_factory(factory, purpose)
     base_url = _setting("LOOPGATE_LLM_BASE_URL")
     if not base_url:
         return OfflineChatModel(purpose=purpose, metadata=metadata)

@@ -228,6 +228,8 @@ LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""
 LOOPGATE_LLM_MODEL = env_str("LOOPGATE_LLM_MODEL", "gpt-4o-mini") or "gpt-4o-mini"
 LOOPGATE_LLM_API_KEY = env_str("LOOPGATE_LLM_API_KEY", "") or ""
 LOOPGATE_LLM_TIMEOUT_SECONDS = env_int("LOOPGATE_LLM_TIMEOUT_SECONDS", 120, minimum=1)
+# Any other LangChain chat model: "package.module:factory", called with purpose=.
+LOOPGATE_LLM_FACTORY = env_str("LOOPGATE_LLM_FACTORY", "") or ""
 # Prices per million tokens, (input, output), in LOOPGATE_CURRENCY.
 LOOPGATE_CURRENCY = env_str("LOOPGATE_CURRENCY", "USD") or "USD"
 LOOPGATE_PRICES: dict[str, tuple[str, str]] = {

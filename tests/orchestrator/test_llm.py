@@ -320,3 +320,29 @@ def test_communication_writes_an_approval_request() -> None:
     text = str(answer.content)
     assert text.startswith("Hi ana, the dev cluster dev-1 in eu-west-1")
     assert "$1,200 a month" in text and "2 hours" in text and "bo" in text
+
+
+def make_test_model(*, purpose: str):  # type: ignore[no-untyped-def]
+    """A factory for LOOPGATE_LLM_FACTORY: any LangChain chat model will do."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    return GenericFakeChatModel(messages=iter([AIMessage(content=f"factory answer for {purpose}")]))
+
+
+class LlmFactoryTests:
+    def test_a_factory_setting_gives_any_langchain_chat_model(self) -> None:
+        from django.test import override_settings
+
+        from orchestrator import llm
+
+        with override_settings(LOOPGATE_LLM_FACTORY="tests.orchestrator.test_llm:make_test_model"):
+            model = llm.get_chat_model("supervisor")
+            assert model.invoke("hi").content == "factory answer for supervisor"
+            assert not llm.is_simulated()
+        with override_settings(LOOPGATE_LLM_FACTORY="tests.orchestrator.test_llm:nowhere"):
+            import pytest
+            from django.core.exceptions import ImproperlyConfigured
+
+            with pytest.raises(ImproperlyConfigured, match="cannot be imported"):
+                llm.get_chat_model()

@@ -38,8 +38,10 @@ class Command(BaseCommand):
             raise CommandError(f"--input is not valid JSON: {exc}") from None
         except LoopgateError as exc:
             raise CommandError(str(exc)) from None
-        if settings.EMBEDDED:
-            # The in-memory broker only reaches a worker in this process.
+        if settings.EMBEDDED and opts["follow"]:
+            # The in-memory broker only reaches a worker in this process. Without
+            # --follow this process ends at once, so it starts none (a worker that
+            # claimed the run and died with us would hold it until its lease ran out).
             from orchestrator.embedded import start_embedded_worker
 
             start_embedded_worker(threads=1)
@@ -55,7 +57,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Started {entry.name}@{entry.version} as execution {execution.id}")
         if not opts["follow"]:
             if settings.EMBEDDED:
-                self.stdout.write("Embedded mode: the running server's worker picks it up (scripts/run).")
+                self.stdout.write("Embedded mode: the server's worker picks it up when it runs (scripts/run).")
             return
         self._follow(execution, opts["timeout"])
 
