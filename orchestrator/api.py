@@ -353,6 +353,32 @@ class ExecutionCancelApi(APIView):
         return Response(ExecutionSerializer(execution_for_output(request, execution.id)).data)
 
 
+class ExecutionBudgetRaiseApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        token_budget = serializers.IntegerField(min_value=1, help_text="The new budget; more than the tokens used.")
+
+    @extend_schema(
+        operation_id="executions_budget_raise",
+        summary="Raise the budget of an execution stopped over budget, and resume it (admins)",
+        description="It continues from its last checkpoint. 409 when it is not over budget.",
+        request=InputSerializer,
+        responses=responses({202: ExecutionSerializer}, 400, 403, 404, 409),
+        tags=["executions"],
+    )
+    def post(self, request: Request, execution_id: UUID) -> Response:
+        from orchestrator import budgets
+
+        execution = selectors.execution_get_for_user(user=request.user, execution_id=execution_id)
+        data = validated(ExecutionBudgetRaiseApi.InputSerializer, request)
+        try:
+            budgets.execution_budget_raise(execution_id=execution.id, user=request.user,
+                                           token_budget=data["token_budget"])
+        except DjangoValidationError as exc:
+            raise service_validation_error(exc, fields=("token_budget",), nest="token_budget") from None
+        return Response(ExecutionSerializer(execution_for_output(request, execution.id)).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+
 def execution_for_output(request: Request, execution_id: UUID) -> Execution:
     """The execution the user may see, with what ``ExecutionSerializer`` reads; 404 otherwise."""
     execution = selectors.execution_get_for_user(user=request.user, execution_id=execution_id)

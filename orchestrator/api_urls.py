@@ -18,6 +18,7 @@ from approvals.api import ApprovalDecideApi, ApprovalListApi
 from orchestrator.api import (
     BudgetGetApi,
     BudgetUpdateApi,
+    ExecutionBudgetRaiseApi,
     ExecutionCancelApi,
     ExecutionDetailApi,
     ExecutionListApi,
@@ -52,6 +53,8 @@ urlpatterns = [
     path("v1/executions/", one_path(ExecutionListApi, ExecutionStartApi), name="executions"),
     path("v1/executions/<uuid:execution_id>/", ExecutionDetailApi.as_view(), name="execution"),
     path("v1/executions/<uuid:execution_id>/cancel/", ExecutionCancelApi.as_view(), name="execution_cancel"),
+    path("v1/executions/<uuid:execution_id>/budget/", ExecutionBudgetRaiseApi.as_view(),
+         name="execution_budget_raise"),
     path("v1/executions/<uuid:execution_id>/fork/", ExecutionForkApi.as_view(), name="execution_fork"),
     path("v1/executions/<uuid:execution_id>/steps/", ExecutionStepListApi.as_view(), name="execution_steps"),
     path("v1/executions/<uuid:execution_id>/spans/", ExecutionSpanListApi.as_view(), name="execution_spans"),

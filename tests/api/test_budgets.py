@@ -83,3 +83,32 @@ class BudgetApiTests:
         assert response.status_code == 429
         assert response.json()["code"] == "daily_token_limit_reached"
         assert response.json()["extra"]["daily_token_limit"] == 0
+
+
+class ExecutionBudgetRaiseApiTests:
+    def over_budget(self) -> Any:
+        from orchestrator.models import Execution
+
+        return Execution.objects.create(graph_name="seed", status="budget_exceeded", tokens_used=10_000,
+                                        token_budget=10_000, error={"reason": "over budget"})
+
+    def test_an_admin_raises_the_budget_and_the_execution_is_queued_to_resume(
+        self, api: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        execution = self.over_budget()
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            response = api("admin").post(f"/api/v1/executions/{execution.id}/budget/", {"token_budget": 15_000},
+                                         format="json")
+        assert response.status_code == 202, response.json()
+        assert response.json()["status"] == "queued" and response.json()["token_budget"] == 15_000
+        assert queued  # the runner is queued after commit
+
+    def test_others_get_403_and_a_budget_below_the_used_tokens_is_a_400(self, api: Any) -> None:
+        execution = self.over_budget()
+        url = f"/api/v1/executions/{execution.id}/budget/"
+        for role in ("reviewer", "operator"):
+            assert api(role).post(url, {"token_budget": 15_000}, format="json").status_code == 403, role
+        response = api("admin").post(url, {"token_budget": 9_000}, format="json")
+        assert response.status_code == 400 and "token_budget" in fields_of(response)
+        execution.refresh_from_db()
+        assert execution.status == "budget_exceeded" and execution.token_budget == 10_000

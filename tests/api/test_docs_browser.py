@@ -21,7 +21,7 @@ def test_swagger_ui_shows_every_operation_from_local_files_only(page: Any, role_
     page.wait_for_selector(".opblock", timeout=15_000)
     summaries = page.locator(".opblock-summary-path").all_inner_texts()
     assert "/api/v1/executions/{execution_id}/fork/" in [s.replace("\u200b", "") for s in summaries]
-    assert page.locator(".opblock").count() == 12
+    assert page.locator(".opblock").count() == 13
     page.screenshot(path="/tmp/loopgate-api-docs.png")
     foreign = [url for url in requested if not url.startswith(asgi_server.url) and not url.startswith("data:")]
     assert not foreign, foreign

@@ -18,6 +18,7 @@ OPERATIONS = {
     ("post", "/api/v1/executions/"),
     ("get", "/api/v1/executions/{execution_id}/"),
     ("post", "/api/v1/executions/{execution_id}/cancel/"),
+    ("post", "/api/v1/executions/{execution_id}/budget/"),
     ("post", "/api/v1/executions/{execution_id}/fork/"),
     ("get", "/api/v1/executions/{execution_id}/steps/"),
     ("get", "/api/v1/executions/{execution_id}/spans/"),
