@@ -38,6 +38,12 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
         self.graph = query.get("graph", [""])[0]
         self.age = query.get("age", [""])[0]
         self.mine = query.get("mine", [""])[0] == "1"
+        # When the page was rendered: approvals created after it, before this
+        # socket opened, are announced too (they are news to the reader).
+        try:
+            self.since: float | None = float(query.get("since", [""])[0])
+        except ValueError:
+            self.since = None
         self.known: dict[str, int | None] | None = None
         self.last_count: int | None = None
         await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
@@ -85,6 +91,8 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
             arrived: list[Approval] = []
             left: list[Approval] = []
             changed: list[Approval] = []
+            since, self.since = self.since, None  # only the first look: a reconnect announces nothing old
+            news = [a for a in shown if since is not None and a.created_at.timestamp() > since]
         else:
             assert self.known is not None
             arrived = [a for a in shown if str(a.id) not in self.known]
@@ -92,6 +100,7 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
             left_ids = set(self.known) - set(current)
             left = list(selectors.approval_list_for_user(user=user).filter(id__in=left_ids)) if left_ids else []
             self.known = current
+            news = arrived
         # Only what changed is sent: news of another page (or of another Loopgate
         # on the same Redis) sends nothing.
         count_changed, self.last_count = count != self.last_count, count
@@ -108,8 +117,10 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
             "can_decide": roles.can_decide(user),
         }
         out = []
-        if count_changed or ctx["announce"]:
-            out.append(render_to_string("approvals/partials/live_count.html", ctx))
+        announcing = (announce or first_look) and bool(news)
+        if count_changed or announcing:
+            out.append(render_to_string("approvals/partials/live_count.html",
+                                        {**ctx, "arrived": news, "announce": announcing}))
         if self.rows and first_look:
             out.append(render_to_string("approvals/partials/live_rows.html", ctx))
         if self.rows and arrived:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,8 @@ def loopgate(request: HttpRequest) -> dict[str, Any]:
         return {"embedded_mode": settings.EMBEDDED}
     return {
         "embedded_mode": settings.EMBEDDED,
+        # Live sockets announce what arrived after this moment, even before they connect.
+        "rendered_at": f"{time.time():.3f}",
         "user_role": roles.role_label(user),
         "user_is_admin": roles.is_admin(user),
         "user_can_decide": roles.can_decide(user),

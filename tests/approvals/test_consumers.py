@@ -166,3 +166,23 @@ def test_a_claim_elsewhere_updates_the_row_so_others_see_who_is_on_it(users) -> 
             await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_approval_that_arrived_after_the_page_rendered_but_before_the_socket_opened_is_announced(users) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    rendered_at = time.time()
+    time.sleep(0.01)
+    make_approval()  # arrives in the gap between the page's render and the socket's connect
+
+    async def scenario() -> None:
+        socket = communicator(users["reviewer"], f"since={rendered_at:.3f}")
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            first = await socket.receive_from(timeout=TIMEOUT)
+            assert 'hx-swap-oob="innerHTML:#live-announcer">New approval:' in first
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
