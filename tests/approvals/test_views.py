@@ -60,7 +60,7 @@ class InboxViewTests(ApprovalViewTestCase):
         self.assertContains(response, "waiting &lt;1 min")
         self.assertContains(response, "Approve selected")
         self.assertContains(response, f'name="ids" value="{newer.id}"')
-        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1"')
+        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1&amp;since=')
         assert response.context["nav_pending_count"] == 2
 
     def test_an_operator_sees_the_list_but_no_buttons(self) -> None:
@@ -83,7 +83,7 @@ class InboxViewTests(ApprovalViewTestCase):
         assert [a.id for a in by_graph.context["approvals"]] == [mail.id]
         mine = self.client.get(reverse("approvals:inbox"), {"mine": "on"})
         assert [a.id for a in mine.context["approvals"]] == [other.id]
-        self.assertContains(mine, 'ws-connect="/ws/approvals/?rows=1&amp;mine=1"')
+        self.assertContains(mine, 'ws-connect="/ws/approvals/?rows=1&amp;mine=1&amp;since=')
         old = self.client.get(reverse("approvals:inbox"), {"age": "1h"})
         assert list(old.context["approvals"]) == []
         self.assertContains(old, "No approvals match these filters.")
@@ -100,7 +100,7 @@ class InboxViewTests(ApprovalViewTestCase):
         response = self.client.get(url, {"age": "1h"})
         self.assertContains(response, f'id="approval-{old.id}"')
         self.assertNotContains(response, f'id="approval-{new.id}"')
-        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1&amp;age=1h"')
+        self.assertContains(response, 'ws-connect="/ws/approvals/?rows=1&amp;age=1h&amp;since=')
 
     def test_a_forks_approval_shows_its_execution_and_that_it_is_a_fork(self) -> None:
         parent = make_approval()
@@ -301,10 +301,10 @@ class DetailViewTests(ApprovalViewTestCase):
         approval = make_approval()
         self.login("operator")
         detail = self.client.get(reverse("approvals:detail", args=[approval.id]))
-        self.assertContains(detail, 'ws-connect="/ws/approvals/"', count=1)
+        self.assertContains(detail, 'ws-connect="/ws/approvals/?since=', count=1)
         inbox = self.client.get(reverse("approvals:inbox"))
-        self.assertContains(inbox, 'ws-connect="/ws/approvals/?rows=1"', count=1)
-        self.assertNotContains(inbox, 'ws-connect="/ws/approvals/"')
+        self.assertContains(inbox, 'ws-connect="/ws/approvals/?rows=1&amp;since=', count=1)
+        self.assertNotContains(inbox, 'ws-connect="/ws/approvals/?since=')
 
     def test_approving_over_htmx_returns_the_outcome_and_the_next_approval(self) -> None:
         approval = make_approval()
