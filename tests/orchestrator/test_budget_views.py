@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from orchestrator import budgets, registry
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
-from tests.factories import make_role_users
+from tests.factories import RoleClientTestCase, make_role_users
 from traces.models import Span
 
 Status = Execution.Status
@@ -22,17 +22,7 @@ DEFAULT_URL = reverse("budget_default_set")
 SEED_URL = reverse("graph_budget_set", args=["seed"])
 
 
-class BudgetViewTestCase(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
-    def setUp(self) -> None:
-        registry.reset()
-        self.addCleanup(registry.reset)
-
-    def login(self, role: str) -> None:
-        self.client.force_login(self.users[role])
+BudgetViewTestCase = RoleClientTestCase
 
 
 class BudgetsPermissionTests(BudgetViewTestCase):

@@ -9,22 +9,12 @@ from django.urls import reverse
 
 from orchestrator import registry
 from orchestrator.models import Execution
-from tests.factories import make_role_users
+from tests.factories import RoleClientTestCase, make_role_users
 
 START_URL = reverse("graph_start", args=["seed"])
 
 
-class GraphViewTestCase(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
-    def setUp(self) -> None:
-        registry.reset()
-        self.addCleanup(registry.reset)
-
-    def login(self, role: str) -> None:
-        self.client.force_login(self.users[role])
+GraphViewTestCase = RoleClientTestCase
 
 
 class GraphListViewTests(GraphViewTestCase):
