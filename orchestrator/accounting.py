@@ -129,6 +129,22 @@ def execution_usage(execution: Execution | UUID) -> Usage:
     return Usage(_usage_rows(rows))
 
 
+def execution_costs(execution_ids: list[UUID]) -> dict[UUID, Decimal | None]:
+    """``execution_cost`` for many executions in one query (API lists)."""
+    from traces.models import Span
+
+    rows = (
+        Span.objects.filter(execution_id__in=execution_ids, kind=Span.Kind.LLM)
+        .values("execution_id", "model")
+        .annotate(calls=Count("id"), input=Sum("input_tokens"), output=Sum("output_tokens"))
+        .order_by("execution_id", "model")
+    )
+    by_execution: dict[UUID, list[dict[str, Any]]] = {execution_id: [] for execution_id in execution_ids}
+    for row in rows:
+        by_execution[row["execution_id"]].append(row)
+    return {execution_id: Usage(_usage_rows(found)).cost for execution_id, found in by_execution.items()}
+
+
 def execution_cost(execution: Execution | UUID) -> Decimal | None:
     """What an execution's LLM calls cost, for ``{{ cost|cost }}``.
 

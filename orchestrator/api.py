@@ -183,6 +183,10 @@ def paginated(request: Request, view: APIView, items: Any, serializer: type[seri
               **context: Any) -> Response:
     paginator = ApiPagination()
     page = paginator.paginate_queryset(items, request, view=view)
+    if serializer is ExecutionSerializer:
+        from orchestrator.accounting import execution_costs
+
+        context["costs"] = execution_costs([execution.id for execution in page])
     data = serializer(page, many=True, context={"request": request, **context}).data
     return paginator.get_paginated_response(data)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -18,11 +17,6 @@ def render_fragment(
 ) -> HttpResponse:
     """The fragment for htmx requests, the whole page otherwise."""
     return render(request, fragment if is_htmx(request) else page, ctx, status=status)
-
-
-def trigger(response: HttpResponse, event: str, detail: Any = None) -> HttpResponse:
-    response["HX-Trigger"] = json.dumps({event: detail if detail is not None else True})
-    return response
 
 
 def redirect(response: HttpResponse, url: str) -> HttpResponse:

@@ -184,7 +184,9 @@ class ExecutionSerializer(serializers.Serializer):
     def get_cost(self, execution: Execution) -> str | None:
         from orchestrator.accounting import execution_cost
 
-        cost = execution_cost(execution)
+        # Lists pass every row's cost, computed in one query (see ExecutionListApi).
+        costs = self.context.get("costs")
+        cost = costs[execution.id] if costs is not None and execution.id in costs else execution_cost(execution)
         return None if cost is None else str(cost.quantize(MICRO))
 
     def get_currency(self, execution: Execution) -> str:

@@ -192,16 +192,8 @@ def unstepped_spans(*, execution: Execution) -> list[SpanRow]:
 
 
 def execution_cost(*, execution: Execution) -> Decimal | None:
-    """What the LLM calls cost at the configured prices; None when no model has a price."""
-    total: Decimal | None = None
-    usage = Span.objects.filter(execution=execution, kind=Span.Kind.LLM).values_list(
-        "model", "input_tokens", "output_tokens"
-    )
-    for model, input_tokens, output_tokens in usage:
-        cost = accounting.cost_of(model, input_tokens, output_tokens)
-        if cost is not None:
-            total = (total or Decimal(0)) + cost
-    return total
+    """What the LLM calls cost at the configured prices (one rule everywhere: accounting's)."""
+    return accounting.execution_cost(execution)
 
 
 @dataclass

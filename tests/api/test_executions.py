@@ -148,3 +148,41 @@ class ExecutionCancelApiTests:
         response = api("operator").post(f"/api/v1/executions/{execution.id}/cancel/")
         assert response.status_code == 409 and response.json()["code"] == "invalid_state"
         assert api("operator").post(f"/api/v1/executions/{uuid.uuid4()}/cancel/").status_code == 404
+
+
+class ExecutionListCostTests:
+    def make(self, n: int) -> None:
+        from django.utils import timezone
+
+        from orchestrator.models import Execution
+        from traces.models import Span
+
+        now = timezone.now()
+        for i in range(n):
+            execution = Execution.objects.create(graph_name="seed", status="succeeded")
+            Span.objects.create(execution=execution, kind="llm", name="m", model="gpt-4o-mini", input_tokens=1000 * i,
+                                output_tokens=100, started_at=now, ended_at=now)
+
+    def test_each_row_has_its_own_cost_and_the_list_costs_no_query_per_row(
+        self, api: Any, django_assert_max_num_queries: Any
+    ) -> None:
+        from decimal import Decimal
+
+        from orchestrator.accounting import execution_cost
+        from orchestrator.models import Execution
+
+        client = api("operator")
+        self.make(2)
+        client.get("/api/v1/executions/")  # warm up (auth, sessions)
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as two:
+            client.get("/api/v1/executions/")
+        self.make(6)
+        with django_assert_max_num_queries(len(two.captured_queries)):
+            body = client.get("/api/v1/executions/").json()
+        assert body["count"] == 8
+        for row in body["results"]:
+            expected = execution_cost(Execution.objects.get(id=row["id"]))
+            assert Decimal(row["cost"]) == expected.quantize(Decimal("0.000001"))
