@@ -2,18 +2,21 @@
 # dependencies, and (for the browser tests) Debian's Chromium.
 
 loopgate_setup_venv() {
+  # $1: the requirements file to install (requirements.txt to run,
+  # requirements-dev.txt, which includes it, to test).
+  local file="${1:-requirements.txt}"
   local py="${PYTHON:-python3.11}"
   command -v "$py" >/dev/null 2>&1 || py=python3
   if [ ! -x .venv/bin/python ]; then
     echo "==> creating the virtual environment (.venv)"
     "$py" -m venv .venv
   fi
-  local stamp=.venv/.requirements.sha
+  local stamp=".venv/.${file}.sha"
   local want
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  want=$(cat requirements.txt "$file" | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing the pinned dependencies (requirements.txt)"
-    .venv/bin/python -m pip install --quiet -r requirements.txt
+    echo "==> installing the pinned dependencies ($file)"
+    .venv/bin/python -m pip install --quiet -r "$file"
     echo "$want" > "$stamp"
   fi
 }
