@@ -19,6 +19,9 @@ class Approval(models.Model):
         RESPONDED = "responded", "responded"
         EXPIRED = "expired", "expired"
         CANCELLED = "cancelled", "cancelled"
+        # Settled by time travel: a fork wrote past the gate this approval guards, and someone
+        # who may decide it let the fork go on in its place (see approvals_settle_by_fork).
+        FORKED = "forked", "continued in a fork"
 
     class Format(models.TextChoices):
         HITL = "hitl", "LangChain HumanInTheLoopMiddleware"
@@ -27,7 +30,7 @@ class Approval(models.Model):
         PLAIN = "plain", "plain value"
         BREAKPOINT = "breakpoint", "static breakpoint"
 
-    DECIDED = (Status.APPROVED, Status.EDITED, Status.REJECTED, Status.RESPONDED, Status.EXPIRED)
+    DECIDED = (Status.APPROVED, Status.EDITED, Status.REJECTED, Status.RESPONDED, Status.EXPIRED, Status.FORKED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     execution = models.ForeignKey("orchestrator.Execution", on_delete=models.CASCADE, related_name="approvals")

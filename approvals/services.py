@@ -132,6 +132,86 @@ def approval_create_for_breakpoint(
     return approval
 
 
+def approval_create_for_fork_hold(
+    *, execution_id: UUID, checkpoint_id: str, gate: str, reason: str, values: Any, parent: Execution,
+    forked_by: User | None,
+) -> Approval:
+    """Hold a fork that wrote past a gate: it waits at its first checkpoint until a
+    reviewer approves (it goes on, and settles what the parent still waits for at
+    that gate) or rejects (it is cancelled). Call inside the fork's transaction."""
+    from orchestrator import gates
+    from orchestrator.jsonable import to_jsonable
+
+    waiting = list(Approval.objects.filter(execution_id=parent.id, status=Status.PENDING, node=gate))
+    who = forked_by.get_username() if forked_by is not None else "Loopgate"
+    description = (
+        f"{who} forked execution {parent.short_id} and wrote the state below as “{gate}”, a node that asks a "
+        f"person ({reason}). Approve to let the fork go on with this state as if “{gate}” had been answered; "
+        "reject to cancel the fork."
+    )
+    if waiting:
+        description += (
+            f" Approving also settles {', '.join(a.title for a in waiting)}, still waiting on {parent.short_id}, "
+            "so that it cannot act a second time."
+        )
+    values = to_jsonable(values) if isinstance(values, dict) else {}
+    with transaction.atomic():
+        approval = Approval.objects.create(
+            execution_id=execution_id,
+            interrupt_id=gates.hold_interrupt_id(checkpoint_id),
+            node=gate,
+            checkpoint_id=checkpoint_id,
+            format=Approval.Format.BREAKPOINT,
+            payload={"breakpoint": "fork", "nodes": [gate], "gate": gate, "reason": reason,
+                     "fork_of": str(parent.id), "forked_by": who, "values": values},
+            actions=[payloads.Action(name=gate, args=values, description=description,
+                                     allowed_decisions=[payloads.APPROVE, payloads.REJECT], args_schema=None)],
+            deadline=_deadline(None, parent.graph_name),
+        )
+        transaction.on_commit(partial(_announce_created, [approval.id]))
+    return approval
+
+
+def approvals_settle_by_fork(
+    *, parent_id: UUID, fork_id: UUID, gate: str, user: User, detail: dict[str, Any] | None = None
+) -> list[Approval]:
+    """Someone who may decide let a fork go on past ``gate``: settle what the parent
+    still waits for at that gate (each recorded as their decision, ``forked``), and
+    cancel the parent, so the gated action can never run twice. Returns the settled
+    approvals. Raises ``PermissionDenied`` when four eyes keep ``user`` from deciding
+    the parent's approvals. Call inside a transaction."""
+    from orchestrator import services as executions
+
+    parent = Execution.objects.select_for_update().get(id=parent_id)
+    if four_eyes_blocks(user=user, execution=parent):
+        raise PermissionDenied(
+            "Four eyes: you started the execution this fork comes from, so another reviewer must decide its "
+            "approvals."
+        )
+    waiting = list(Approval.objects.select_for_update(of=("self",))
+                   .filter(execution_id=parent_id, status=Status.PENDING, node=gate))
+    now = timezone.now()
+    fork_short = str(fork_id)[:8]
+    for approval in waiting:
+        approval.status = Status.FORKED
+        approval.decision = [{"type": "fork", "fork": str(fork_id)}]
+        approval.comment = f"Continued in fork {fork_short}."
+        approval.decided_by, approval.decided_at = user, now
+        approval.save(update_fields=["status", "decision", "comment", "decided_by", "decided_at", "updated_at"])
+        audit_record(kind=AuditEntry.Kind.DECISION, actor=user, approval=approval, graph_name=parent.graph_name,
+                     outcome=Status.FORKED, comment=approval.comment,
+                     detail={"fork": str(fork_id), "gate": gate, **(detail or {})})
+    if waiting and parent.status == Execution.Status.INTERRUPTED:
+        executions.execution_cancel(
+            execution_id=parent.id, user=None,
+            reason=f"Continued in fork {fork_short}: {user.get_username()} let the fork go on past “{gate}” in "
+                   "place of this execution's approval.",
+        )
+    if waiting:
+        transaction.on_commit(_announce)
+    return waiting
+
+
 def approval_resume_map(*, execution_id: UUID, interrupt_ids: list[str]) -> dict[str, Any] | None:
     """The resume value for every pending interrupt, or None while any is undecided.
 
@@ -297,9 +377,19 @@ def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, 
             detail={"decisions": list(checked), "resume_value": approval.resume_value,
                     "interrupt_id": approval.interrupt_id, "format": approval.format},
         )
+        if approval.status == Status.APPROVED and _is_fork_hold(approval):
+            # A fork held at a gate goes on in place of its parent's approval there.
+            approvals_settle_by_fork(parent_id=approval.payload["fork_of"], fork_id=execution.id,
+                                     gate=approval.node, user=user, detail={"hold": str(approval.id)})
         _resume_when_all_decided(execution)
         transaction.on_commit(_announce)
     return approval
+
+
+def _is_fork_hold(approval: Approval) -> bool:
+    payload = approval.payload
+    return (approval.format == Approval.Format.BREAKPOINT and isinstance(payload, dict)
+            and payload.get("breakpoint") == "fork" and bool(payload.get("fork_of")))
 
 
 @dataclass

@@ -74,6 +74,8 @@ class GraphEntry:
     mermaid: str = field(default="", repr=False)
     input_schema: dict[str, Any] = field(default_factory=dict, repr=False)
     builtin: bool = False
+    # Nodes the graph's author names as human gates (LOOPGATE_GATES, or "gates" in langgraph.json).
+    declared_gates: list[str] = field(default_factory=list)
     _compiled: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -111,6 +113,13 @@ class GraphEntry:
         if self.error is not None:
             raise GraphBroken(f"Graph {self.name!r} cannot be loaded: {self.error}", extra={"name": self.name})
         return compile_graph(self.source_graph, checkpointer)
+
+    def gates(self, pregel: Any = None) -> dict[str, str]:
+        """The graph's (or one of its subgraphs') human gates, each with why (see ``orchestrator.gates``)."""
+        from orchestrator import gates
+
+        return gates.gate_reasons(pregel if pregel is not None else self.compiled, graph_name=self.name,
+                                  declared=self.declared_gates)
 
     def validate_input(self, data: dict[str, Any]) -> None:
         """Reject keys the input schema does not have and values of the wrong JSON type.
@@ -269,9 +278,11 @@ def _load_entry(
 ) -> GraphEntry:
     # langgraph.json also allows {"path": ..., "description": ...} for an entry.
     description_override: str | None = None
+    gates_override: Any = None
     if isinstance(raw, dict):
         spec = raw.get("path")
         description_override = raw.get("description") if isinstance(raw.get("description"), str) else None
+        gates_override = raw.get("gates")
     else:
         spec = raw
     entry = GraphEntry(name=name, spec=str(spec), builtin=builtin)
@@ -283,6 +294,12 @@ def _load_entry(
         target, attr = _split_spec(spec.strip())
         module, source = _load_module(target, base_dir, modules)
         _fill_entry(entry, module, source, target, attr)
+        if gates_override is not None:
+            entry.declared_gates += _gate_list(gates_override, '"gates" in the graph\'s entry')
+        unknown = sorted(set(entry.declared_gates) - set(entry.own_nodes))
+        if unknown:
+            raise EntryError(f"the gates {', '.join(unknown)} are not nodes of the graph; "
+                             f"it has: {', '.join(entry.own_nodes)}")
         if description_override is not None:
             entry.description = description_override.strip()
     except EntryError as exc:
@@ -430,6 +447,7 @@ def _fill_entry(entry: GraphEntry, module: ModuleType, source: str, target: str,
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise EntryError(f"LOOPGATE_RECURSION_LIMIT must be a whole number of 1 or more, not {limit!r}")
     entry.recursion_limit = limit
+    entry.declared_gates = _gate_list(getattr(module, "LOOPGATE_GATES", []), "LOOPGATE_GATES")
 
     # Compiling without a saver validates the graph now (so `check` sees a bad
     # one) and gives the picture; runs use `compiled`, made with the checkpointer.
@@ -450,6 +468,12 @@ def _fill_entry(entry: GraphEntry, module: ModuleType, source: str, target: str,
     except (TypeError, ValueError) as exc:
         raise EntryError(f"EXAMPLE_INPUT must be JSON: {exc}") from None
     entry.example_input = copy.deepcopy(example)
+
+
+def _gate_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise EntryError(f"{where} must be a list of node names, not {value!r}")
+    return list(value)
 
 
 def _prose(docstring: str) -> str:

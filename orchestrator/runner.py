@@ -33,6 +33,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
+from orchestrator import gates
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.jsonable import to_jsonable
 from orchestrator.models import Execution
@@ -162,22 +163,6 @@ def _pending_interrupts(snapshot: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _breakpoint(graph: Any, snapshot: Any, execution_id: UUID) -> tuple[list[str], str] | None:
-    """The nodes a static breakpoint holds at this checkpoint, if one does."""
-    before = getattr(graph, "interrupt_before_nodes", None) or []
-    after = getattr(graph, "interrupt_after_nodes", None) or []
-    nxt = list(snapshot.next)
-    if before == "*" or any(n in before for n in nxt):
-        return ([n for n in nxt if before == "*" or n in before], "before")
-    if after and snapshot.parent_config:
-        # The nodes that wrote this checkpoint are the ones its parent had next:
-        # read from the checkpointer, not the trace, which a crash may have cut short.
-        ran = list(graph.get_state(snapshot.parent_config).next)
-        if after == "*" or any(n in after for n in ran):
-            return ([n for n in ran if after == "*" or n in after], "after")
-    return None
-
-
 def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) -> Start:
     from approvals import services as approvals
     from approvals.models import Approval
@@ -193,14 +178,18 @@ def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) ->
         return Start(input=Command(resume=answers))
     if not snapshot.next:
         return Start(done=True)
-    held = _breakpoint(graph, snapshot, execution.id)
-    if held is not None:
-        checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
-        approval = Approval.objects.filter(execution_id=execution.id, interrupt_id=f"breakpoint:{checkpoint_id}").first()
+    # A hold at this checkpoint: a static breakpoint, or a fork that wrote past a gate
+    # (its approval was made with the fork, traces/services.py).
+    held = gates.breakpoint_hold(graph, snapshot)
+    checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
+    approval = Approval.objects.filter(execution_id=execution.id,
+                                       interrupt_id=gates.hold_interrupt_id(checkpoint_id)).first()
+    if held is not None or approval is not None:
         if approval is None or approval.status == Approval.Status.PENDING:
             return Start(wait=True)
         if approval.status in (Approval.Status.REJECTED, Approval.Status.CANCELLED, Approval.Status.EXPIRED):
-            return Start(cancel=f"The breakpoint at {', '.join(held[0])} was {approval.get_status_display()}.")
+            what = f"The breakpoint at {', '.join(held[0])}" if held else f"The hold at {approval.node}"
+            return Start(cancel=f"{what} was {approval.get_status_display()}.")
     return Start(input=None)  # continue from the last checkpoint (a crashed or approved run)
 
 
@@ -320,7 +309,7 @@ def _hand_off(graph: Any, config: dict[str, Any], execution: Execution, worker: 
     snapshot = graph.get_state(config)
     state = to_jsonable(snapshot.values)
     pending = _pending_interrupts(snapshot)
-    held = None if pending or not snapshot.next else _breakpoint(graph, snapshot, execution.id)
+    held = None if pending or not snapshot.next else gates.breakpoint_hold(graph, snapshot)
     if not pending and held is None:
         if snapshot.next:
             # Stopped with work left and no interrupt: treat as a breakpoint on the next nodes.

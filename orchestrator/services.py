@@ -67,9 +67,10 @@ def execution_start(
     return execution
 
 
-def execution_cancel(*, execution_id: Any, user: User | None) -> Execution:
+def execution_cancel(*, execution_id: Any, user: User | None, reason: str = "") -> Execution:
     """Cancel an execution. Queued or waiting ones stop at once; a running one
-    stops at its next step boundary (the runner sees ``cancel_requested``)."""
+    stops at its next step boundary (the runner sees ``cancel_requested``).
+    ``reason`` is shown on the execution when it stops at once."""
     if user is not None and not roles.can_operate(user):
         raise PermissionDenied("Only operators and admins may cancel executions.")
     with transaction.atomic():
@@ -85,10 +86,11 @@ def execution_cancel(*, execution_id: Any, user: User | None) -> Execution:
             execution.finished_at = timezone.now()
             execution.lease_owner = ""
             execution.lease_expires_at = None
-            execution.save(
-                update_fields=["status", "cancel_requested", "finished_at", "lease_owner", "lease_expires_at",
-                               "updated_at"]
-            )
+            fields = ["status", "cancel_requested", "finished_at", "lease_owner", "lease_expires_at", "updated_at"]
+            if reason:
+                execution.error = {"reason": reason}
+                fields.append("error")
+            execution.save(update_fields=fields)
             _cancel_pending_approvals(execution)
             transaction.on_commit(partial(_announce_status, execution.id, execution.status))
     return execution

@@ -88,6 +88,8 @@ guarded.add_edge(START, "work")
 guarded.add_edge("work", "act")
 guarded.add_edge("act", END)
 guarded_compiled = guarded.compile(interrupt_before=["act"])
+# The same graph held after "work" instead: a reviewer looks at what it did before "act" runs.
+guarded_after = guarded.compile(interrupt_after=["work"])
 
 
 def ask(state: CounterState, config: RunnableConfig) -> dict[str, Any]:

@@ -37,6 +37,7 @@ TEST_GRAPHS = {
     "t_forever": "tests.graphs:forever",
     "t_boom": "tests.graphs:boom",
     "t_guarded": "tests.graphs:guarded_compiled",
+    "t_guarded_after": "tests.graphs:guarded_after",
     "t_parallel": "tests.graphs:parallel",
     "t_typed": "tests.graphs:typed",
     "t_budget_loop": "tests.budget_graphs:loop",

@@ -103,11 +103,18 @@ class ExecutionForkApi(APIView):
                                 help_text="Keys of the state to change; none: a replay of the checkpoint.")
         as_node = StrictCharField(max_length=200, required=False, allow_blank=True,
                                   help_text="The node the edit is written as; default: the last one that ran.")
+        decide = serializers.BooleanField(
+            required=False, default=False,
+            help_text="When the fork goes past a node that asks a person (a gate): count it as your decision "
+                      "(reviewers and admins), settling the approval the parent waits for there and cancelling "
+                      "the parent. Without it such a fork waits for a reviewer at its first checkpoint.")
 
     @extend_schema(
         operation_id="executions_fork",
         summary="Fork an execution at a checkpoint into a new execution",
-        description="Answers 202 with the new, queued execution (its `parent` is this one).",
+        description="Answers 202 with the new, queued execution (its `parent` is this one). A fork that goes "
+                    "past a node that asks a person waits for a reviewer there, unless `decide` makes it the "
+                    "caller's decision.",
         request=InputSerializer,
         responses=responses({202: ExecutionSerializer}, 400, 403, 404, 409, 413, 429),
         tags=["traces"],
@@ -123,6 +130,7 @@ class ExecutionForkApi(APIView):
                 checkpoint_ns=data.get("checkpoint_ns", ""),
                 values=data.get("state"),
                 as_node=data.get("as_node", ""),
+                decide=data.get("decide", False),
             )
         except GraphNotFound as exc:  # the graph was removed from the registry since
             raise exceptions.ValidationError({"non_field_errors": [exc.message]}) from None

@@ -47,10 +47,22 @@ class ForkForm(forms.Form):
     )
     as_node = forms.ChoiceField(label="As node", required=False,
                                 help_text="The node the edit is recorded as; the graph goes on from its edges.")
+    decide = forms.BooleanField(
+        label="Count this fork as my decision", required=False,
+        help_text="Only when the fork goes past a node that asks a person: instead of waiting for a reviewer, "
+                  "the fork goes on, and the approval its parent waits for there is settled in your name.",
+    )
 
-    def __init__(self, *args: Any, nodes: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, nodes: list[str], gates: dict[str, str] | None = None, can_decide: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["as_node"].choices = [("", "(the last node that ran)"), *((n, n) for n in nodes)]
+        gates = gates or {}
+        self.fields["as_node"].choices = [
+            ("", "(the last node that ran)"),
+            *((n, f"{n} — asks a person: the fork will wait for review" if n in gates else n) for n in nodes),
+        ]
+        if not can_decide:
+            del self.fields["decide"]
 
     def clean_state(self) -> dict[str, Any]:
         text = self.cleaned_data["state"]

@@ -312,3 +312,11 @@ def execution_export(*, execution: Execution) -> dict[str, Any]:
         "steps": steps,
         "spans": spans,
     }
+
+
+def fork_hold(*, execution: Execution) -> Any:
+    """The pending approval that holds a fork at a gate it wrote past, or None."""
+    from approvals.models import Approval
+
+    return Approval.objects.filter(execution=execution, status=Approval.Status.PENDING,
+                                   format=Approval.Format.BREAKPOINT, payload__breakpoint="fork").first()

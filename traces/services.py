@@ -45,6 +45,7 @@ def execution_fork(
     checkpoint_ns: str = "",
     values: dict[str, Any] | None = None,
     as_node: str = "",
+    decide: bool = False,
 ) -> Execution:
     """Start a new execution from a checkpoint of ``execution_id``, with ``values`` edited in.
 
@@ -59,7 +60,16 @@ def execution_fork(
     raise above the graph's budget carries over to admins' forks only; others
     get the graph's budget).
 
-    Raises ``PermissionDenied`` for users who may not operate, ``ValidationError``
+    Time travel never skips a person (``orchestrator.gates``): an edit written as a
+    gate node, or a fork from a checkpoint a breakpoint holds, would go on past a
+    question nobody answered. By default such a fork waits at its first checkpoint
+    for a reviewer (an approval in the fork). With ``decide``, a user who may decide
+    the parent's approvals makes the fork their decision instead: the parent's
+    approvals at that gate are settled (``forked``, audited) and the parent cancelled,
+    so the gated action runs once, in the fork.
+
+    Raises ``PermissionDenied`` for users who may not operate (or, with ``decide``
+    past a gate, may not decide), ``ValidationError``
     naming the field for a checkpoint that is not in the execution's thread, a
     key the state does not have, a value of the wrong type, or an unknown node,
     and ``DailyTokenLimitReached`` when the graph's daily token limit is used up.
@@ -81,6 +91,13 @@ def execution_fork(
         raise ValidationError({"as_node": f"{as_node!r} is not a node of this graph; it has: {known}."})
     update = None if values is None else edit_to_update(pregel, before.values, values)
     replay = not update
+    crossing = gate_crossed(entry, graph, pregel, parent, checkpoint_id=checkpoint_id, checkpoint_ns=checkpoint_ns,
+                            as_node=None if replay else (as_node or None))
+    if crossing is not None and decide and user is not None and not roles.can_decide(user):
+        raise PermissionDenied(
+            f"Only reviewers and admins may decide past “{crossing[0]}”. Fork without deciding, and the fork "
+            "waits for a reviewer there."
+        )
 
     with transaction.atomic():
         token_budget = _fork_budget(parent, graph_name=entry.name, user=user)
@@ -126,10 +143,63 @@ def execution_fork(
             finished_at=now,
         )
         Execution.objects.filter(id=fork.id).update(step_count=1)
+        if crossing is not None:
+            _guard_gate(fork, parent, graph, crossing, update=update, user=user, decide=decide,
+                        checkpoint_ns=checkpoint_ns)
         transaction.on_commit(partial(_queue_advance, str(fork.id)))
         transaction.on_commit(partial(live.announce_execution, fork.id, fork.status))
     fork.refresh_from_db()
     return fork
+
+
+def gate_crossed(entry: Any, graph: Any, pregel: Any, parent: Execution, *, checkpoint_id: str,
+                 checkpoint_ns: str, as_node: str | None) -> tuple[str, str] | None:
+    """The gate a write at this checkpoint would go past, and why it is one; None when it goes past none.
+
+    ``as_node`` is the node an edit is written as (None: LangGraph's default, the
+    last node that ran; for a replay pass None too, as nothing is written as a node).
+    """
+    from orchestrator import gates
+
+    config = states.config_for(parent, checkpoint_id, checkpoint_ns)
+    snapshot = graph.get_state(config)
+    held = gates.breakpoint_hold(pregel, snapshot, graph=graph)
+    if held is not None:
+        return ", ".join(held[0]), f"a breakpoint stops the graph {held[1]} it"
+    if as_node is None and snapshot.metadata is not None:
+        saved = graph.checkpointer.get_tuple(config)
+        as_node = gates.infer_as_node(pregel, saved.checkpoint if saved else None)
+    if as_node is None:
+        return None  # LangGraph refuses an ambiguous update itself; a replay writes as no node
+    reasons = entry.gates(pregel)
+    return (as_node, reasons[as_node]) if as_node in reasons else None
+
+
+def _guard_gate(fork: Execution, parent: Execution, graph: Any, crossing: tuple[str, str], *,
+                update: dict[str, Any] | None, user: User | None, decide: bool, checkpoint_ns: str) -> None:
+    """Inside the fork's transaction: hold the fork at its gate, or record the user's decision."""
+    from approvals import services as approvals
+    from approvals.models import AuditEntry
+
+    gate, reason = crossing
+    head = graph.get_state(states.config_for(fork))
+    if not head.next:
+        return  # the write ends the graph: nothing would run past the gate
+    # A gate inside a subgraph waits, in the parent, under the node that runs the subgraph.
+    outer = checkpoint_ns.split("|")[0].partition(":")[0] if checkpoint_ns else gate
+    if decide and user is not None:
+        settled = approvals.approvals_settle_by_fork(parent_id=parent.id, fork_id=fork.id, gate=outer, user=user,
+                                                     detail={"as_node": gate, "update": to_jsonable(update)})
+        if not settled:
+            approvals.audit_record(kind=AuditEntry.Kind.DECISION, actor=user, execution_id=fork.id,
+                                   graph_name=fork.graph_name, action=gate, outcome="forked",
+                                   detail={"parent": str(parent.id), "gate": gate, "reason": reason,
+                                           "update": to_jsonable(update)})
+        return
+    approvals.approval_create_for_fork_hold(
+        execution_id=fork.id, checkpoint_id=head.config["configurable"]["checkpoint_id"], gate=outer,
+        reason=reason, values=update, parent=parent, forked_by=user,
+    )
 
 
 def _fork_budget(parent: Execution, *, graph_name: str, user: User | None) -> int:

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator import htmx, roles, services
+from orchestrator import htmx, registry, roles, services
 from orchestrator import selectors as core
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.models import Execution
@@ -155,14 +155,25 @@ def _state_page(request: AuthedRequest, execution: Execution, *, checkpoint_id: 
     if form is None and can_operate:
         import json
 
-        form = ForkForm(nodes=at.nodes, initial={
+        form = ForkForm(nodes=at.nodes, **_fork_form_context(request, execution, at), initial={
             "checkpoint": at.checkpoint_id, "ns": at.checkpoint_ns,
             "state": json.dumps(at.values, indent=2, ensure_ascii=False),
         })
     steps = list(Step.objects.filter(execution=execution).order_by("id").values_list("step", "nodes", "checkpoint_id")[:2000])
-    ctx: dict[str, Any] = {"tab": "state", "at": at, "form": form, "steps": steps}
+    gates = _fork_form_context(request, execution, at)["gates"] if can_operate else {}
+    ctx: dict[str, Any] = {"tab": "state", "at": at, "form": form, "steps": steps, "gates": gates}
     ctx.update(fragments.header_context(execution=execution, user=request.user))
     return render(request, "traces/state.html", ctx, status=status)
+
+
+def _fork_form_context(request: AuthedRequest, execution: Execution, at: states.StateAt) -> dict[str, Any]:
+    """The fork form's gate marks, and whether this user may make a fork their decision."""
+    try:
+        entry = registry.get_graph(execution.graph_name)
+        gates = entry.gates(states.pregel_for_namespace(entry.compiled, at.checkpoint_ns))
+    except (GraphNotFound, GraphBroken, ValidationError):
+        gates = {}
+    return {"gates": gates, "can_decide": roles.can_decide(request.user)}
 
 
 @require_GET
@@ -190,12 +201,13 @@ def execution_fork(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
             fork = trace_services.execution_replay(execution_id=execution.id, user=request.user,
                                                    checkpoint_id=at.checkpoint_id, checkpoint_ns=ns)
         else:
-            form = ForkForm(request.POST, nodes=at.nodes)
+            form = ForkForm(request.POST, nodes=at.nodes, **_fork_form_context(request, execution, at))
             if not form.is_valid():
                 return _state_page(request, execution, checkpoint_id=at.checkpoint_id, ns=ns, form=form, status=422)
             fork = trace_services.execution_fork(
                 execution_id=execution.id, user=request.user, checkpoint_id=at.checkpoint_id, checkpoint_ns=ns,
                 values=form.cleaned_data["state"], as_node=form.cleaned_data["as_node"],
+                decide=bool(form.cleaned_data.get("decide")),
             )
     except ValidationError as exc:
         if form is None:
@@ -216,7 +228,11 @@ def execution_fork(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
         return _state_page(request, execution, checkpoint_id=at.checkpoint_id, ns=ns, form=form, status=exc.status)
     step = at.step if at.step is not None else "?"
     verb = "Replaying" if "replay" in request.POST else "Forked"
-    messages.success(request, f"{verb} from step {step} of {execution.short_id} as {fork.short_id}.")
+    text = f"{verb} from step {step} of {execution.short_id} as {fork.short_id}."
+    hold = selectors.fork_hold(execution=fork)
+    if hold is not None:
+        text += f" It waits for a reviewer before it goes past “{hold.node}”, which asks a person."
+    messages.success(request, text)
     url = reverse("traces:execution", args=[fork.id])
     if htmx.is_htmx(request):
         return htmx.redirect(HttpResponse(status=204), url)

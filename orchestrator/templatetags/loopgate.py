@@ -56,6 +56,7 @@ _OTHER_LABELS = {
     "expired": "expired",
     "escalated": "escalated",
     "superseded": "superseded",
+    "forked": "continued in a fork",
 }
 _CLASS_SAFE = re.compile(r"[^a-z0-9_-]+")
 
