@@ -21,6 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+# Production settings: with DEBUG on, Django logs every query (and LangGraph's
+# saver, which bypasses Django, would not pay for it).
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("LOOPGATE_QUEUE", f"bench-{os.getpid()}")
+os.environ.setdefault("LOOPGATE_CHANNEL_PREFIX", f"bench-{os.getpid()}")
 
 
 def setup_django() -> None:
@@ -115,3 +124,81 @@ def postgres_version() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         return str(cursor.fetchone()[0])
+
+
+class Worker:
+    """A real ``celery worker`` process on the bench's database and queue, as production runs it."""
+
+    def __init__(self, *, graphs: dict[str, str], pool: str = "threads", concurrency: int = 8) -> None:
+        self.graphs, self.pool, self.concurrency = graphs, pool, concurrency
+        self.process: Any = None
+
+    def __enter__(self) -> Worker:
+        import subprocess
+
+        env = {**os.environ, **worker_env(self.graphs)}
+        self.log = open(f"/tmp/bench-worker-{os.getpid()}.log", "w")  # noqa: SIM115 - closed in __exit__
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-P", self.pool,
+             "-c", str(self.concurrency), "-Q", os.environ["LOOPGATE_QUEUE"], "--include", "bench.tasks",
+             "-l", "WARNING", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        noop_round_trip(timeout=60)  # ready once it answers
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            self.process.kill()
+        self.log.close()
+
+
+def worker_env(graphs: dict[str, str]) -> dict[str, str]:
+    """The environment of a worker or server process on the bench's own database and graphs."""
+    import json
+
+    from django.db import connections
+
+    settings_dict = connections["default"].settings_dict
+    return {
+        "DATABASE_URL": f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD'] or ''}@"
+        f"{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+        "LOOPGATE_GRAPHS": json.dumps({"graphs": graphs}),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def noop_round_trip(*, timeout: float = 10) -> float:
+    """ms from queuing the no-op task to hearing it ran."""
+    import uuid
+
+    import redis
+    from django.conf import settings
+
+    from bench.tasks import noop
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = f"bench-noop-{uuid.uuid4().hex}"
+    began = time.perf_counter()
+    noop.delay(key)
+    if client.blpop([key], timeout=timeout) is None:
+        raise RuntimeError("the Celery worker did not answer; see /tmp/bench-worker-*.log")
+    return (time.perf_counter() - began) * 1000
+
+
+def register_bench_graphs() -> dict[str, str]:
+    """bench/graphs.py's graphs in LOOPGATE_GRAPHS, here and in the worker; the registry reloads."""
+    import json
+
+    from django.conf import settings
+
+    from orchestrator import registry
+
+    # The seed graph is a built-in example; these are the bench's own.
+    graphs = {f"bench_{name}": f"{ROOT}/bench/graphs.py:{name}" for name in ("loop", "grow", "review", "paced")}
+    settings.LOOPGATE_GRAPHS = json.dumps({"graphs": graphs})
+    registry.reset()
+    return graphs

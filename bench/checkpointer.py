@@ -25,9 +25,10 @@ import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
 
 import _common
+import graphs
 
 SAVERS = ("django", "postgres", "memory")
 MODES = ("invoke", "ainvoke")
@@ -37,40 +38,9 @@ READS = 200  # get_tuple calls per measurement
 LISTS = 5  # whole-history lists per measurement
 
 
-class AgentState(TypedDict):
-    task: str
-    reports: list[str]
-    iterations: int
-    is_complete: bool
-
-
 def seed_graph(saver: Any, *, reports: int, grow: bool) -> Any:
-    """The seed graph's nodes and edges, ending after ``reports`` findings (2 is the seed itself)."""
-    from langgraph.graph import END, StateGraph
+    return graphs.seed_builder(reports=reports, grow=grow).compile(checkpointer=saver)
 
-    def supervisor_node(state: AgentState) -> dict[str, Any]:
-        if state["iterations"] > reports + 1 or len(state["reports"]) >= reports:
-            return {"is_complete": True}
-        return {"is_complete": False, "iterations": state["iterations"] + 1}
-
-    def researcher_node(state: AgentState) -> dict[str, Any]:
-        new_data = f"Research finding index: {len(state['reports'])}"
-        if grow:
-            new_data += " " + "x" * 2048
-        return {"reports": state["reports"] + [new_data]}
-
-    workflow = StateGraph(AgentState)
-    workflow.add_node("supervisor", supervisor_node)
-    workflow.add_node("researcher", researcher_node)
-    workflow.set_entry_point("researcher")
-    workflow.add_edge("researcher", "supervisor")
-    workflow.add_conditional_edges(
-        "supervisor", lambda x: "end" if x["is_complete"] else "researcher", {"end": END, "researcher": "researcher"}
-    )
-    return workflow.compile(checkpointer=saver)
-
-
-START = {"task": "Survey durable execution engines for agent graphs", "reports": [], "iterations": 0, "is_complete": False}
 
 
 class Savers:
@@ -116,11 +86,11 @@ def run_graph(savers: Savers, graph_name: str, saver: str, mode: str) -> tuple[f
 
     def sync_run() -> None:
         for thread_id in threads:
-            graph.invoke(START, {"configurable": {"thread_id": thread_id}}, durability="sync")
+            graph.invoke(graphs.START, {"configurable": {"thread_id": thread_id}}, durability="sync")
 
     async def async_run() -> None:
         for thread_id in threads:
-            await graph.ainvoke(START, {"configurable": {"thread_id": thread_id}}, durability="sync")
+            await graph.ainvoke(graphs.START, {"configurable": {"thread_id": thread_id}}, durability="sync")
 
     ms = _common.timed(sync_run if mode == "invoke" else lambda: savers.loop.run_until_complete(async_run()))
     steps = invokes * 2 * reports

@@ -27,7 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
-from orchestrator import checkpointer as checkpointer_module
+from orchestrator.checkpointer import saver as saver_module
 from orchestrator.checkpointer import DjangoCheckpointSaver, get_checkpointer
 from orchestrator.models import Checkpoint, CheckpointBlob, CheckpointWrite
 
@@ -264,23 +264,55 @@ class CheckpointerStorageTests(TransactionTestCase):
                 self.assertFalse(blobs.filter(channel="count").exists())
                 self.assertEqual(graph.get_state(config).values["count"], steps)
 
-    def test_a_put_is_one_commit_of_two_statements_and_put_writes_one_statement(self) -> None:
+    def test_a_put_is_one_statement_on_postgres_and_one_transaction_elsewhere(self) -> None:
+        for alias in ALIASES:
+            with self.subTest(alias=alias):
+                saver = DjangoCheckpointSaver(using=alias)
+                config = generate_config()
+                checkpoint = generate_checkpoint(
+                    channel_values={"doc": {"a": 1}, "n": 3}, channel_versions={"doc": 1, "n": 1}
+                )
+                with CaptureQueriesContext(connections[alias]) as put_queries:
+                    stored = saver.put(config, checkpoint, generate_metadata(), {"doc": 1, "n": 1})
+                with CaptureQueriesContext(connections[alias]) as write_queries:
+                    saver.put_writes(stored, [("doc", {"a": 2}), ("n", 4)], "task-1", "path")
+
+                put_sql = [q["sql"] for q in put_queries]
+                write_sql = [q["sql"] for q in write_queries]
+                if alias == "default":
+                    # Blobs and checkpoint in one statement: one round trip, one commit.
+                    self.assertEqual(len(put_sql), 1, put_sql)
+                    self.assertIn("INSERT INTO orchestrator_checkpointblob", put_sql[0])
+                    self.assertIn("INSERT INTO orchestrator_checkpoint ", put_sql[0])
+                    self.assertEqual(len(write_sql), 1, write_sql)
+                    self.assertIn("unnest(", write_sql[0])
+                else:
+                    # The blobs, then the checkpoint, committed together.
+                    self.assertEqual([sql.split()[0] for sql in put_sql], ["BEGIN", "INSERT", "INSERT", "COMMIT"])
+                    self.assertIn("orchestrator_checkpointblob", put_sql[1])
+                    self.assertIn('orchestrator_checkpoint"', put_sql[2])
+                    self.assertEqual([sql.split()[0] for sql in write_sql], ["BEGIN", "INSERT", "COMMIT"], write_sql)
+                # And what was written reads back.
+                read = saver.get_tuple(stored)
+                assert read is not None
+                self.assertEqual(read.checkpoint["channel_values"], {"doc": {"a": 1}, "n": 3})
+                self.assertEqual(sorted((w[1], w[2]) for w in read.pending_writes), [("doc", {"a": 2}), ("n", 4)])
+
+    def test_a_read_is_one_statement_on_postgres(self) -> None:
         saver = DjangoCheckpointSaver()
-        config = generate_config()
-        checkpoint = generate_checkpoint(channel_values={"doc": {"a": 1}, "n": 3}, channel_versions={"doc": 1, "n": 1})
-
-        with CaptureQueriesContext(connections["default"]) as put_queries:
-            stored = saver.put(config, checkpoint, generate_metadata(), {"doc": 1, "n": 1})
-        with CaptureQueriesContext(connections["default"]) as write_queries:
-            saver.put_writes(stored, [("doc", {"a": 2}), ("n", 4)], "task-1", "path")
-
-        put_sql = [q["sql"] for q in put_queries]
-        write_sql = [q["sql"] for q in write_queries]
-        # The blobs, then the checkpoint, committed together.
-        self.assertEqual([sql.split()[0] for sql in put_sql], ["BEGIN", "INSERT", "INSERT", "COMMIT"], put_sql)
-        self.assertIn("orchestrator_checkpointblob", put_sql[1])
-        self.assertIn('orchestrator_checkpoint"', put_sql[2])
-        self.assertEqual([sql.split()[0] for sql in write_sql], ["BEGIN", "INSERT", "COMMIT"], write_sql)
+        graph = ticker(saver, until=3)
+        config = thread_config()
+        graph.invoke(START_STATE, config)
+        with CaptureQueriesContext(connections["default"]) as get_queries:
+            latest = saver.get_tuple(config)
+        with CaptureQueriesContext(connections["default"]) as list_queries:
+            history = list(saver.list(config))
+        self.assertEqual(len(get_queries), 1, [q["sql"] for q in get_queries])
+        self.assertEqual(len(list_queries), 1, [q["sql"] for q in list_queries])
+        assert latest is not None
+        self.assertEqual(latest.checkpoint["channel_values"]["doc"], START_STATE["doc"])
+        self.assertEqual(history[0].checkpoint["channel_values"], latest.checkpoint["channel_values"])
+        self.assertEqual(len(history), 5)
 
     def test_delete_thread_removes_that_threads_rows_only(self) -> None:
         for alias in ALIASES:
@@ -413,7 +445,7 @@ class CheckpointerValueTests(TransactionTestCase):
 
     def test_list_pages_through_long_histories_with_filter_before_and_limit(self) -> None:
         for alias in ALIASES:
-            with self.subTest(alias=alias), mock.patch.object(checkpointer_module, "LIST_PAGE_SIZE", 3):
+            with self.subTest(alias=alias), mock.patch.object(saver_module, "LIST_PAGE_SIZE", 3):
                 saver = DjangoCheckpointSaver(using=alias)
                 thread_id = str(uuid.uuid4())
                 ids = []

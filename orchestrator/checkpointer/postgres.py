@@ -1,0 +1,254 @@
+"""The hot path on Postgres: one SQL statement per write and per read, through psycopg directly.
+
+Profiles of the ORM path (docs/PERFORMANCE.md) showed a step spending more in
+Python (query building, model ``__init__``, field preparation, client-side
+quoting of bytea as text) than waiting on the database, and three queries per
+read. So here, on the Django connection's own psycopg connection (its
+transaction, its autocommit, its pool):
+
+- ``put`` is one statement: a CTE inserting the new blobs, then the checkpoint;
+  ``put_writes`` is one ``INSERT … SELECT … FROM unnest(…)``; both with
+  server-side binding and bytea sent in binary;
+- ``get_tuple`` and each page of ``list`` are one ``SELECT`` that brings the
+  blobs and the pending writes along, as LangGraph's saver does, results in
+  binary;
+- with a ``Lease`` the same statement locks the execution row ``FOR SHARE`` and
+  writes nothing unless its ``lease_owner`` is still the writer's token: a
+  worker that lost its lease cannot write, and a takeover's claim (an UPDATE of
+  that row) waits for a write already under way, so the new owner reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import psycopg
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.types.json import Jsonb
+
+from orchestrator.checkpointer.rows import (
+    BlobRecord,
+    decode_row,
+    CheckpointRecord,
+    Cursor,
+    Lease,
+    LeaseRefused,
+    ListQuery,
+    Stored,
+    WriteBatch,
+)
+from orchestrator.models.checkpoints import Checkpoint as CheckpointRow
+from orchestrator.models.checkpoints import CheckpointBlob, CheckpointWrite
+
+_CP = CheckpointRow._meta.db_table
+_BLOB = CheckpointBlob._meta.db_table
+_WRITE = CheckpointWrite._meta.db_table
+_EXECUTION = "orchestrator_execution"
+
+
+def _dumps(value: Any) -> str:
+    # Compact, and what Django's JSONField would store (json.dumps of plain JSON).
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# The lease guard: one row while the execution's lease is the writer's, locked
+# FOR SHARE so a concurrent claim waits for this statement's commit.
+_LEASE_CTE = f"""lease AS (
+    SELECT 1 FROM {_EXECUTION} WHERE id = %(execution_id)s::uuid AND lease_owner = %(token)s FOR SHARE
+)"""
+
+_PUT = """WITH {lease}blobs AS (
+    INSERT INTO {blob} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(ns)s, b.channel, b.version, b.type, b.blob
+    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)b::bytea[])
+        AS b(channel, version, type, blob){guard}
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+), saved AS (
+    INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata, run_id,
+                      created_at)
+    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s, %(run_id)s, now()
+    {guard_from}
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+    DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
+    RETURNING 1
+)
+SELECT count(*) FROM saved"""
+
+_PUT_WRITES = """WITH {lease}w AS (
+    SELECT * FROM unnest(%(idx)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)b::bytea[])
+        AS w(idx, channel, type, blob){guard}
+), saved AS (
+    INSERT INTO {write} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s, w.idx, w.channel, w.type, w.blob
+    FROM w
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM saved){lease_count}"""
+
+_UPSERT = "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob, task_path = EXCLUDED.task_path"
+
+
+def _statement(template: str, lease: Lease | None, **parts: str) -> str:
+    return template.format(
+        lease=f"{_LEASE_CTE}, " if lease else "",
+        guard=", lease" if lease else "",
+        guard_from="FROM lease" if lease else "",
+        lease_count=", (SELECT count(*) FROM lease)" if lease else "",
+        blob=_BLOB,
+        cp=_CP,
+        write=_WRITE,
+        **parts,
+    )
+
+
+_PUT_SQL = {False: _statement(_PUT, None), True: _statement(_PUT, Lease("", ""))}
+_PUT_WRITES_SQL = {
+    (upsert, leased): _statement(_PUT_WRITES, Lease("", "") if leased else None, conflict=_UPSERT if upsert else "DO NOTHING")
+    for upsert in (False, True)
+    for leased in (False, True)
+}
+
+# One checkpoint row with its blobs (the versions it points at that are not
+# inline) and its pending writes, in the order the pregel loop applies them.
+_SELECT = f"""SELECT c.id, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint, c.metadata,
+    jsonb_typeof(c.checkpoint -> 'channel_versions') = 'object',
+    bl.channels, bl.types, bl.blobs,
+    wr.task_ids, wr.channels, wr.types, wr.blobs
+FROM {_CP} c
+LEFT JOIN LATERAL (
+    SELECT array_agg(b.channel) AS channels, array_agg(b.type) AS types, array_agg(b.blob) AS blobs
+    FROM jsonb_each_text(CASE jsonb_typeof(c.checkpoint -> 'channel_versions') WHEN 'object'
+                         THEN c.checkpoint -> 'channel_versions' ELSE '{{}}'::jsonb END) AS v
+    JOIN {_BLOB} b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+        AND b.channel = v.key AND b.version = v.value
+    WHERE NOT (c.checkpoint -> 'channel_values') ? v.key
+) bl ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(w.task_id ORDER BY w.task_path, w.task_id, w.idx) AS task_ids,
+           array_agg(w.channel ORDER BY w.task_path, w.task_id, w.idx) AS channels,
+           array_agg(w.type ORDER BY w.task_path, w.task_id, w.idx) AS types,
+           array_agg(w.blob ORDER BY w.task_path, w.task_id, w.idx) AS blobs
+    FROM {_WRITE} w
+    WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+) wr ON true
+"""
+
+
+def _execute(alias: str, sql: str, params: dict[str, Any], *, fetch: bool = True) -> list[tuple[Any, ...]]:
+    """Run one statement on the thread's Django connection, through psycopg's server-side binding.
+
+    The Django connection's transaction applies (autocommit outside
+    ``atomic``, the caller's transaction inside); its errors are Django's, and
+    the statement shows in ``connection.queries`` when queries are logged.
+    """
+    connection: BaseDatabaseWrapper = connections[alias]
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    began = time.monotonic()
+    with connection.wrap_database_errors:
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, binary=True)
+            rows = cursor.fetchall() if fetch else []
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - began:.3f}"})
+    return rows
+
+
+def _lease_params(lease: Lease | None) -> dict[str, Any]:
+    return {"execution_id": lease.execution_id, "token": lease.token} if lease else {}
+
+
+def save_checkpoint(alias: str, record: CheckpointRecord, blobs: list[BlobRecord], lease: Lease | None) -> None:
+    """Blobs and checkpoint in one statement, so one commit: a reader who sees the checkpoint finds its values."""
+    params = {
+        "thread_id": record.thread_id,
+        "ns": record.checkpoint_ns,
+        "checkpoint_id": record.checkpoint_id,
+        "parent_id": record.parent_checkpoint_id,
+        "checkpoint": Jsonb(record.checkpoint, dumps=_dumps),
+        "metadata": Jsonb(record.metadata, dumps=_dumps),
+        "run_id": record.run_id,
+        "channels": [b.channel for b in blobs],
+        "versions": [b.version for b in blobs],
+        "types": [b.type for b in blobs],
+        "blobs": [b.blob for b in blobs],
+        **_lease_params(lease),
+    }
+    ((saved,),) = _execute(alias, _PUT_SQL[lease is not None], params)
+    if lease is not None and not saved:
+        raise LeaseRefused(record.thread_id)
+
+
+def save_writes(alias: str, batch: WriteBatch, lease: Lease | None) -> None:
+    if not batch.rows:
+        return
+    params = {
+        "thread_id": batch.thread_id,
+        "ns": batch.checkpoint_ns,
+        "checkpoint_id": batch.checkpoint_id,
+        "task_id": batch.task_id,
+        "task_path": batch.task_path,
+        "idx": [w.idx for w in batch.rows],
+        "channels": [w.channel for w in batch.rows],
+        "types": [w.type for w in batch.rows],
+        "blobs": [w.blob for w in batch.rows],
+        **_lease_params(lease),
+    }
+    (row,) = _execute(alias, _PUT_WRITES_SQL[(batch.upsert, lease is not None)], params)
+    # Writes that were already stored (a replay) save nothing: only the lease's row count says "refused".
+    if lease is not None and not row[1]:
+        raise LeaseRefused(batch.thread_id)
+
+
+def _decode(serde: Any, raw: tuple[Any, ...]) -> Stored:
+    """A row of ``_SELECT``, its values attached (``complete`` False when SQL could not match its versions)."""
+    stored = decode_row(serde, raw)
+    stored.complete = True
+    versions_in_sql, b_channels, b_types, b_blobs, w_tasks, w_channels, w_types, w_blobs = raw[7:]
+    if b_channels:
+        stored.blobs = dict(zip(b_channels, zip(b_types, b_blobs)))
+    if w_tasks:
+        stored.writes = list(zip(w_tasks, w_channels, w_types, w_blobs))
+    if not versions_in_sql and any(True for _ in stored.blob_keys()):
+        # Versions stored under the serde marker: the saver reads them the portable way.
+        stored.complete = False
+    return stored
+
+
+def fetch_tuple(alias: str, serde: Any, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None) -> Stored | None:
+    if checkpoint_id:
+        where = "WHERE c.thread_id = %(t)s AND c.checkpoint_ns = %(ns)s AND c.checkpoint_id = %(id)s"
+    else:
+        where = "WHERE c.thread_id = %(t)s AND c.checkpoint_ns = %(ns)s ORDER BY c.checkpoint_id DESC LIMIT 1"
+    rows = _execute(alias, _SELECT + where, {"t": thread_id, "ns": checkpoint_ns, "id": checkpoint_id})
+    return _decode(serde, rows[0]) if rows else None
+
+
+def fetch_page(alias: str, serde: Any, query: ListQuery, size: int, cursor: Cursor | None) -> list[Stored]:
+    """Up to ``size`` rows after ``cursor``, newest first, values attached."""
+    where, params = [], {}  # type: ignore[var-annotated]
+    if query.thread_id is not None:
+        where.append("c.thread_id = %(t)s")
+        params["t"] = query.thread_id
+    if query.checkpoint_ns is not None:
+        where.append("c.checkpoint_ns = %(ns)s")
+        params["ns"] = query.checkpoint_ns
+    if query.checkpoint_id:
+        where.append("c.checkpoint_id = %(id)s")
+        params["id"] = query.checkpoint_id
+    if query.before_id:
+        where.append("c.checkpoint_id < %(before)s")
+        params["before"] = query.before_id
+    if query.run_id is not None:
+        where.append("c.run_id = %(run_id)s")
+        params["run_id"] = query.run_id
+    if cursor is not None:
+        where.append("(c.checkpoint_id < %(cid)s OR (c.checkpoint_id = %(cid)s AND c.id < %(cpk)s))")
+        params.update(cid=cursor[0], cpk=cursor[1])
+    sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY c.checkpoint_id DESC, c.id DESC LIMIT %(size)s"
+    params["size"] = size
+    return [_decode(serde, raw) for raw in _execute(alias, sql, params)]
