@@ -138,6 +138,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", True):
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_POOL and DB_CONN_MAX_AGE exclude each other: set DB_POOL=0 to keep connections.")
+    # Django's connection pool (psycopg_pool): LangGraph's sync loop writes from
+    # threads it starts for each run, and each would otherwise open (~6 ms) and
+    # close a connection of its own (docs/PERFORMANCE.md). max_size bounds the
+    # connections of one process; idle ones above min_size close after max_idle.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN_SIZE", 1),
+        "max_size": env_int("DB_POOL_MAX_SIZE", 40),
+        "max_idle": env_int("DB_POOL_MAX_IDLE_SECONDS", 60),
+        "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 30),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and channel layer, or the embedded in-process defaults ------
