@@ -114,17 +114,22 @@ _PUT_WRITES_SQL = {
 
 # One checkpoint row with its blobs (the versions it points at that are not
 # inline) and its pending writes, in the order the pregel loop applies them.
-_SELECT = f"""SELECT c.id, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint, c.metadata,
+_SELECT = f"""SELECT c.id, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.checkpoint::text, c.metadata::text,
     jsonb_typeof(c.checkpoint -> 'channel_versions') = 'object',
     bl.channels, bl.types, bl.blobs,
     wr.task_ids, wr.channels, wr.types, wr.blobs
 FROM {_CP} c
 LEFT JOIN LATERAL (
-    SELECT array_agg(b.channel) AS channels, array_agg(b.type) AS types, array_agg(b.blob) AS blobs
+    SELECT array_agg(v.key) AS channels, array_agg(x.type) AS types, array_agg(x.blob) AS blobs
     FROM jsonb_each_text(CASE jsonb_typeof(c.checkpoint -> 'channel_versions') WHEN 'object'
                          THEN c.checkpoint -> 'channel_versions' ELSE '{{}}'::jsonb END) AS v
-    JOIN {_BLOB} b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
-        AND b.channel = v.key AND b.version = v.value
+    -- LIMIT 1 keeps this a lookup per version on the unique index: flattened
+    -- into a join, the planner hashes every blob of the thread for each row.
+    CROSS JOIN LATERAL (
+        SELECT b.type, b.blob FROM {_BLOB} b
+        WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns AND b.channel = v.key AND b.version = v.value
+        LIMIT 1
+    ) AS x
     WHERE NOT (c.checkpoint -> 'channel_values') ? v.key
 ) bl ON true
 LEFT JOIN LATERAL (
@@ -151,11 +156,24 @@ def _execute(alias: str, sql: str, params: dict[str, Any], *, fetch: bool = True
     began = time.monotonic()
     with connection.wrap_database_errors:
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, binary=True)
+            cursor.execute(sql, params, binary=True, prepare=_prepare(connection))
             rows = cursor.fetchall() if fetch else []
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - began:.3f}"})
     return rows
+
+
+def _prepare(connection: BaseDatabaseWrapper) -> bool:
+    """Prepared statements, as LangGraph's saver uses, unless the settings turned them off.
+
+    Django leaves psycopg's ``prepare_threshold`` at None (off) for the sake of
+    pgbouncer in transaction mode; a deployment behind one says so with
+    ``OPTIONS["prepare_threshold"] = None``, and these statements are then not
+    prepared either. Otherwise these few statements are planned once per connection.
+    """
+    return "prepare_threshold" not in connection.settings_dict["OPTIONS"] or (
+        connection.settings_dict["OPTIONS"]["prepare_threshold"] is not None
+    )
 
 
 def _lease_params(lease: Lease | None) -> dict[str, Any]:

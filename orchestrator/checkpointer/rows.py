@@ -8,10 +8,12 @@ row per channel *version* that changed, and pending-write rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -25,7 +27,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from orchestrator.checkpointer.encoding import from_json, is_inline, to_json
+from orchestrator.checkpointer.encoding import SERDE_MARKER, from_json, is_inline, to_json
 from orchestrator.errors import LeaseLost
 
 # The key of the optional lease in ``config["configurable"]`` (see ``Lease``).
@@ -219,6 +221,22 @@ class Stored:
 ROW_FIELDS = ("id", "thread_id", "checkpoint_ns", "checkpoint_id", "parent_checkpoint_id", "checkpoint", "metadata")
 
 
+def _parse(serde: SerializerProtocol, value: Any) -> Any:
+    """A JSON column's value: parsed already (the ORM), or its text (the SQL path), decoded either way.
+
+    Text without the serde marker is plain JSON: parsed, no walk over it.
+    """
+    if isinstance(value, (str, bytes)):
+        text = value
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:  # integers beyond 64 bits: the standard parser takes any
+            value = json.loads(text)
+        if SERDE_MARKER not in (text if isinstance(text, str) else text.decode()):
+            return value
+    return from_json(serde, value)
+
+
 def decode_row(serde: SerializerProtocol, row: Sequence[Any]) -> Stored:
     pk, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata = row[:7]
     return Stored(
@@ -227,8 +245,8 @@ def decode_row(serde: SerializerProtocol, row: Sequence[Any]) -> Stored:
         checkpoint_ns=checkpoint_ns,
         checkpoint_id=checkpoint_id,
         parent_checkpoint_id=parent_id,
-        checkpoint=from_json(serde, checkpoint),
-        metadata=from_json(serde, metadata or {}),
+        checkpoint=_parse(serde, checkpoint),
+        metadata=_parse(serde, metadata) or {},
     )
 
 
