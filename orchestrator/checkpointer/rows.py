@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -228,10 +227,8 @@ def _parse(serde: SerializerProtocol, value: Any) -> Any:
     """
     if isinstance(value, (str, bytes)):
         text = value
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:  # integers beyond 64 bits: the standard parser takes any
-            value = json.loads(text)
+        # The standard parser: orjson turns integers beyond 64 bits into floats.
+        value = json.loads(text)
         if SERDE_MARKER not in (text if isinstance(text, str) else text.decode()):
             return value
     return from_json(serde, value)
