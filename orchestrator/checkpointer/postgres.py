@@ -87,13 +87,17 @@ _PUT_WRITES = """WITH {lease}w AS (
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM saved){lease_count}"""
+SELECT (SELECT count(*) FROM saved){lease_count}{relaxed}"""
+
+# Whether put_writes commits asynchronously (see save_writes); a switch for the bench and the crash test.
+RELAXED_WRITES = True
 
 _UPSERT = "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob, task_path = EXCLUDED.task_path"
 
 
-def _statement(template: str, lease: Lease | None, **parts: str) -> str:
+def _statement(template: str, lease: Lease | None, relaxed: bool = False, **parts: str) -> str:
     return template.format(
+        relaxed=", set_config('synchronous_commit', 'off', true)" if relaxed else "",
         lease=f"{_LEASE_CTE}, " if lease else "",
         guard=", lease" if lease else "",
         guard_from="FROM lease" if lease else "",
@@ -107,9 +111,12 @@ def _statement(template: str, lease: Lease | None, **parts: str) -> str:
 
 _PUT_SQL = {False: _statement(_PUT, None), True: _statement(_PUT, Lease("", ""))}
 _PUT_WRITES_SQL = {
-    (upsert, leased): _statement(_PUT_WRITES, Lease("", "") if leased else None, conflict=_UPSERT if upsert else "DO NOTHING")
+    (upsert, leased, relaxed): _statement(
+        _PUT_WRITES, Lease("", "") if leased else None, relaxed, conflict=_UPSERT if upsert else "DO NOTHING"
+    )
     for upsert in (False, True)
     for leased in (False, True)
+    for relaxed in (False, True)
 }
 
 # One checkpoint row with its blobs (the versions it points at that are not
@@ -143,33 +150,58 @@ LEFT JOIN LATERAL (
 """
 
 
-def _execute(alias: str, sql: str, params: dict[str, Any], *, fetch: bool = True) -> list[tuple[Any, ...]]:
-    """Run one statement on the thread's Django connection, through psycopg's server-side binding.
+def _execute(alias: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one statement through psycopg's server-side binding, results in binary.
 
-    The Django connection's transaction applies (autocommit outside
-    ``atomic``, the caller's transaction inside); its errors are Django's, and
-    the statement shows in ``connection.queries`` when queries are logged.
+    On a thread whose Django connection is open (always so inside a caller's
+    ``transaction.atomic``) it runs there, in that connection's transaction.
+    Otherwise, when Django pools the database's connections, it borrows a
+    connection from that pool for just this statement (autocommit): LangGraph's short-lived threads then never set
+    up a Django connection of their own, and the pool's connections keep their
+    prepared statements. Errors are Django's either way, and the statement shows
+    in ``connection.queries`` when queries are logged.
     """
     connection: BaseDatabaseWrapper = connections[alias]
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
     began = time.monotonic()
+    # A thread that has its Django connection open already (a request, a Celery task) uses it.
+    pool = None if connection.connection is not None else getattr(connection, "pool", None)
     with connection.wrap_database_errors:
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, binary=True, prepare=_prepare(connection))
-            rows = cursor.fetchall() if fetch else []
+        if pool is not None:
+            if pool.closed:
+                pool.open()
+            with pool.connection() as raw:
+                rows = _run(raw, sql, params, _prepare(connection))
+        else:
+            connection.ensure_connection()
+            connection.validate_no_broken_transaction()
+            rows = _run(connection.connection, sql, params, _prepare(connection))
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - began:.3f}"})
     return rows
+
+
+# psycopg ignores prepare=True on a connection whose prepare_threshold is None,
+# which is how Django opens them: a threshold no query reaches keeps Django's
+# own queries unprepared and lets these few be prepared on request.
+_NEVER_BY_COUNT = 2**31 - 1
+
+
+def _run(raw: psycopg.Connection[Any], sql: str, params: dict[str, Any], prepare: bool) -> list[tuple[Any, ...]]:
+    if prepare and raw.prepare_threshold is None:
+        raw.prepare_threshold = _NEVER_BY_COUNT
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, binary=True, prepare=prepare)
+        return cursor.fetchall()
 
 
 def _prepare(connection: BaseDatabaseWrapper) -> bool:
     """Prepared statements, as LangGraph's saver uses, unless the settings turned them off.
 
     Django leaves psycopg's ``prepare_threshold`` at None (off) for the sake of
-    pgbouncer in transaction mode; a deployment behind one says so with
-    ``OPTIONS["prepare_threshold"] = None``, and these statements are then not
-    prepared either. Otherwise these few statements are planned once per connection.
+    pgbouncer in transaction mode; a deployment behind one says so explicitly
+    with ``OPTIONS["prepare_threshold"] = None``, and these statements are then
+    not prepared either. Otherwise these few statements are planned once per
+    connection (planning the read alone takes ~0.4 ms).
     """
     return "prepare_threshold" not in connection.settings_dict["OPTIONS"] or (
         connection.settings_dict["OPTIONS"]["prepare_threshold"] is not None
@@ -216,7 +248,14 @@ def save_writes(alias: str, batch: WriteBatch, lease: Lease | None) -> None:
         "blobs": [w.blob for w in batch.rows],
         **_lease_params(lease),
     }
-    (row,) = _execute(alias, _PUT_WRITES_SQL[(batch.upsert, lease is not None)], params)
+    # Pending writes commit without waiting for their WAL flush when they are a
+    # transaction of their own: the step's next checkpoint commits synchronously,
+    # and a flush covers everything logged before it, so a Postgres crash can
+    # lose only writes no checkpoint followed yet, whose tasks then run again,
+    # as after a worker crash (docs/PERFORMANCE.md). Inside a caller's
+    # transaction the caller's durability applies untouched.
+    relaxed = RELAXED_WRITES and not connections[alias].in_atomic_block
+    (row,) = _execute(alias, _PUT_WRITES_SQL[(batch.upsert, lease is not None, relaxed)], params)
     # Writes that were already stored (a replay) save nothing: only the lease's row count says "refused".
     if lease is not None and not row[1]:
         raise LeaseRefused(batch.thread_id)
