@@ -20,6 +20,7 @@ transaction, its autocommit, its pool):
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -60,64 +61,60 @@ _LEASE_CTE = f"""lease AS (
     SELECT 1 FROM {_EXECUTION} WHERE id = %(execution_id)s::uuid AND lease_owner = %(token)s FOR SHARE
 )"""
 
-_PUT = """WITH {lease}blobs AS (
-    INSERT INTO {blob} (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)b::bytea[])
-        AS b(channel, version, type, blob){guard}
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-), saved AS (
-    INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata, run_id,
-                      created_at)
-    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s, %(run_id)s, now()
-    {guard_from}
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-    DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
-    RETURNING 1
-)
-SELECT count(*) FROM saved"""
-
-_PUT_WRITES = """WITH {lease}w AS (
-    SELECT * FROM unnest(%(idx)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)b::bytea[])
-        AS w(idx, channel, type, blob){guard}
-), saved AS (
-    INSERT INTO {write} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s, w.idx, w.channel, w.type, w.blob
-    FROM w
-    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM saved){lease_count}{relaxed}"""
-
-# Whether put_writes commits asynchronously (see save_writes); a switch for the bench and the crash test.
+# Whether put_writes commits asynchronously (see save_writes); a switch for the bench.
 RELAXED_WRITES = True
 
 _UPSERT = "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob, task_path = EXCLUDED.task_path"
 
 
-def _statement(template: str, lease: Lease | None, relaxed: bool = False, **parts: str) -> str:
-    return template.format(
-        relaxed=", set_config('synchronous_commit', 'off', true)" if relaxed else "",
-        lease=f"{_LEASE_CTE}, " if lease else "",
-        guard=", lease" if lease else "",
-        guard_from="FROM lease" if lease else "",
-        lease_count=", (SELECT count(*) FROM lease)" if lease else "",
-        blob=_BLOB,
-        cp=_CP,
-        write=_WRITE,
-        **parts,
+def _values(n: int, names: tuple[str, ...], binary: str) -> str:
+    """``VALUES (%(channel0)s, …), (…)`` for n rows; ``binary`` names the bytea column, sent in binary.
+
+    A statement per row count (cached, and prepared per connection): a few rows
+    as literals' parameters cost less to send than arrays through ``unnest``.
+    """
+    return "VALUES " + ", ".join(
+        "(" + ", ".join(f"%({name}{i}){'b' if name == binary else 's'}" for name in names) + ")" for i in range(n)
     )
 
 
-_PUT_SQL = {False: _statement(_PUT, None), True: _statement(_PUT, Lease("", ""))}
-_PUT_WRITES_SQL = {
-    (upsert, leased, relaxed): _statement(
-        _PUT_WRITES, Lease("", "") if leased else None, relaxed, conflict=_UPSERT if upsert else "DO NOTHING"
-    )
-    for upsert in (False, True)
-    for leased in (False, True)
-    for relaxed in (False, True)
-}
+@functools.lru_cache(maxsize=256)
+def put_sql(n_blobs: int, leased: bool) -> str:
+    guard = " CROSS JOIN lease" if leased else ""
+    parts = [_LEASE_CTE] if leased else []
+    if n_blobs:
+        parts.append(f"""blobs AS (
+    INSERT INTO {_BLOB} (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(ns)s, b.channel, b.version, b.type, b.blob
+    FROM ({_values(n_blobs, ("channel", "version", "type", "blob"), "blob")}) AS b(channel, version, type, blob){guard}
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)""")
+    parts.append(f"""saved AS (
+    INSERT INTO {_CP} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata, run_id,
+                      created_at)
+    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(parent_id)s, %(checkpoint)s, %(metadata)s, %(run_id)s, now()
+    {"FROM lease" if leased else ""}
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+    DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata, run_id = EXCLUDED.run_id
+    RETURNING 1
+)""")
+    return "WITH " + ",\n".join(parts) + "\nSELECT count(*) FROM saved"
+
+
+@functools.lru_cache(maxsize=256)
+def put_writes_sql(n: int, upsert: bool, leased: bool, relaxed: bool) -> str:
+    guard = " CROSS JOIN lease" if leased else ""
+    lease = _LEASE_CTE + ",\n" if leased else ""
+    return f"""WITH {lease}saved AS (
+    INSERT INTO {_WRITE} (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s, w.idx, w.channel, w.type, w.blob
+    FROM ({_values(n, ("idx", "channel", "type", "blob"), "blob")}) AS w(idx, channel, type, blob){guard}
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {_UPSERT if upsert else "DO NOTHING"}
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM saved){", (SELECT count(*) FROM lease)" if leased else ""}{
+    ", set_config('synchronous_commit', 'off', true)" if relaxed else ""}"""
+
 
 # One checkpoint row with its blobs (the versions it points at that are not
 # inline) and its pending writes, in the order the pregel loop applies them.
@@ -222,13 +219,11 @@ def save_checkpoint(alias: str, record: CheckpointRecord, blobs: list[BlobRecord
         "checkpoint": Jsonb(record.checkpoint, dumps=_dumps),
         "metadata": Jsonb(record.metadata, dumps=_dumps),
         "run_id": record.run_id,
-        "channels": [b.channel for b in blobs],
-        "versions": [b.version for b in blobs],
-        "types": [b.type for b in blobs],
-        "blobs": [b.blob for b in blobs],
         **_lease_params(lease),
     }
-    ((saved,),) = _execute(alias, _PUT_SQL[lease is not None], params)
+    for i, b in enumerate(blobs):
+        params.update({f"channel{i}": b.channel, f"version{i}": b.version, f"type{i}": b.type, f"blob{i}": b.blob})
+    ((saved,),) = _execute(alias, put_sql(len(blobs), lease is not None), params)
     if lease is not None and not saved:
         raise LeaseRefused(record.thread_id)
 
@@ -242,12 +237,10 @@ def save_writes(alias: str, batch: WriteBatch, lease: Lease | None) -> None:
         "checkpoint_id": batch.checkpoint_id,
         "task_id": batch.task_id,
         "task_path": batch.task_path,
-        "idx": [w.idx for w in batch.rows],
-        "channels": [w.channel for w in batch.rows],
-        "types": [w.type for w in batch.rows],
-        "blobs": [w.blob for w in batch.rows],
         **_lease_params(lease),
     }
+    for i, w in enumerate(batch.rows):
+        params.update({f"idx{i}": w.idx, f"channel{i}": w.channel, f"type{i}": w.type, f"blob{i}": w.blob})
     # Pending writes commit without waiting for their WAL flush when they are a
     # transaction of their own: the step's next checkpoint commits synchronously,
     # and a flush covers everything logged before it, so a Postgres crash can
@@ -255,7 +248,8 @@ def save_writes(alias: str, batch: WriteBatch, lease: Lease | None) -> None:
     # as after a worker crash (docs/PERFORMANCE.md). Inside a caller's
     # transaction the caller's durability applies untouched.
     relaxed = RELAXED_WRITES and not connections[alias].in_atomic_block
-    (row,) = _execute(alias, _PUT_WRITES_SQL[(batch.upsert, lease is not None, relaxed)], params)
+    sql = put_writes_sql(len(batch.rows), batch.upsert, lease is not None, relaxed)
+    (row,) = _execute(alias, sql, params)
     # Writes that were already stored (a replay) save nothing: only the lease's row count says "refused".
     if lease is not None and not row[1]:
         raise LeaseRefused(batch.thread_id)
