@@ -180,7 +180,8 @@ def noop_round_trip(*, timeout: float = 10) -> float:
 
     from bench.tasks import noop
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    # redis-py times reads out after 5 s by default; BLPOP waits longer than that on purpose.
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
     key = f"bench-noop-{uuid.uuid4().hex}"
     began = time.perf_counter()
     noop.delay(key)

@@ -71,6 +71,7 @@ async def watch(url: str, cookie: str, origin: str, got: dict[int, dict[int, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--drain", type=float, default=60, help="seconds to wait for late pushes after the run")
     args = parser.parse_args()
 
     _common.setup_django()
@@ -123,7 +124,11 @@ def main() -> None:
                                 raise c.exception()  # type: ignore[misc]
                     await asyncio.to_thread(_queue, execution.id)
                     await asyncio.to_thread(_wait_done, execution.id)
-                    await asyncio.sleep(2)  # the last pushes
+                    # The backlog: until every client has every step, or --drain seconds pass.
+                    steps = await asyncio.to_thread(_step_ids, execution.id)
+                    deadline = time.monotonic() + args.drain
+                    while time.monotonic() < deadline and any(len(got.get(s, {})) < args.clients for s in steps):
+                        await asyncio.sleep(0.2)
                     stop.set()
                     await asyncio.gather(*clients)
 
@@ -169,6 +174,16 @@ def _queue(execution_id: Any) -> None:
     Execution.objects.filter(id=execution_id).update(status="queued")
     advance.delay(str(execution_id))
     connections["default"].close()
+
+
+def _step_ids(execution_id: Any) -> list[int]:
+    from django.db import connections
+
+    from traces.models import Step
+
+    ids = list(Step.objects.filter(execution_id=execution_id).values_list("id", flat=True))
+    connections["default"].close()
+    return ids
 
 
 def _wait_done(execution_id: Any) -> None:
