@@ -21,10 +21,11 @@ from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
 from approvals.services import four_eyes_blocks
 from orchestrator import roles
-from orchestrator.models import Execution
+from orchestrator.models import AuditEntry, Execution
+from traces.models import Step
 
 # Inbox age filter: the value in the URL → (label, waited at least, waited at most).
 AGES: dict[str, tuple[str, datetime.timedelta | None, datetime.timedelta | None]] = {
@@ -127,8 +128,6 @@ def approval_decide_right(*, user: Any, approval: Approval) -> DecideRight:
 def approval_context(*, approval: Approval) -> dict[str, Any]:
     """What a reviewer needs to judge: the execution, the last messages, the step
     that led here with its state diff, the last steps and the current state."""
-    from traces.models import Step
-
     execution = approval.execution
     state = execution.state if isinstance(execution.state, dict) else {}
     messages = state.get("messages") if isinstance(state.get("messages"), list) else []
@@ -162,7 +161,7 @@ def audit_list(
     """The approvals' audit log, newest first; every role may read it, users without one see nothing."""
     if not approvals_visible_to(user=user):
         return AuditEntry.objects.none()
-    qs = AuditEntry.objects.select_related("approval")
+    qs = AuditEntry.objects.all()
     if actor:
         qs = qs.filter(actor_name=actor)
     if graph:

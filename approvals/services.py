@@ -11,7 +11,7 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -20,23 +20,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import payloads
-from approvals.models import Approval, AuditEntry
-from orchestrator import roles
+from approvals import live, payloads
+from approvals.models import Approval
+from orchestrator import audit, gates, roles
+from orchestrator import services as executions
 from orchestrator.errors import AlreadyDecided, InvalidState, PermissionDenied
-from orchestrator.models import Execution
+from orchestrator.hooks import PendingInterrupt
+from orchestrator.jsonable import to_jsonable
+from orchestrator.models import AuditEntry, Execution
 
 logger = logging.getLogger(__name__)
 Status = Approval.Status
-
-
-class PendingInterrupt(TypedDict):
-    id: str
-    value: Any
-    node: str
-    checkpoint_id: str
-    checkpoint_ns: str
-    response_schema: Any
 
 
 # --- the runner's hand-off ----------------------------------------------------------------------
@@ -74,8 +68,6 @@ def approval_create_for_interrupts(*, execution_id: UUID, interrupts: list[Pendi
     its approval (unique per execution and interrupt id), so a re-run never
     duplicates one. Call inside the runner's transaction. New approvals are
     announced to reviewers after commit."""
-    from orchestrator.jsonable import to_jsonable
-
     graph_name = Execution.objects.filter(id=execution_id).values_list("graph_name", flat=True).first() or ""
     rows = []
     for item in interrupts:
@@ -139,9 +131,6 @@ def approval_create_for_fork_hold(
     """Hold a fork that wrote past a gate: it waits at its first checkpoint until a
     reviewer approves (it goes on, and settles what the parent still waits for at
     that gate) or rejects (it is cancelled). Call inside the fork's transaction."""
-    from orchestrator import gates
-    from orchestrator.jsonable import to_jsonable
-
     waiting = list(Approval.objects.filter(execution_id=parent.id, status=Status.PENDING, node=gate))
     who = forked_by.get_username() if forked_by is not None else "Loopgate"
     description = (
@@ -180,8 +169,6 @@ def approvals_settle_by_fork(
     cancel the parent, so the gated action can never run twice. Returns the settled
     approvals. Raises ``PermissionDenied`` when four eyes keep ``user`` from deciding
     the parent's approvals. Call inside a transaction."""
-    from orchestrator import services as executions
-
     parent = Execution.objects.select_for_update().get(id=parent_id)
     if four_eyes_blocks(user=user, execution=parent):
         raise PermissionDenied(
@@ -240,33 +227,13 @@ def approvals_cancel_for_execution(*, execution_id: UUID) -> int:
 # --- audit -------------------------------------------------------------------------------------
 
 
-def audit_record(
-    *,
-    kind: str,
-    actor: User | None,
-    approval: Approval | None = None,
-    execution_id: UUID | None = None,
-    graph_name: str = "",
-    action: str = "",
-    outcome: str = "",
-    detail: dict[str, Any] | None = None,
-    comment: str = "",
-) -> AuditEntry:
-    """One audit line. Call inside the transaction of the change it records
-    (budget changes come here too, ``kind=AuditEntry.Kind.BUDGET``, from orchestrator/budgets.py)."""
-    if approval is not None:
-        execution_id = execution_id or approval.execution_id
-        action = action or ", ".join(str(a.get("name", "")) for a in approval.actions or [])
-    return AuditEntry.objects.create(
-        kind=kind,
-        actor=actor,
-        actor_name=actor.get_username() if actor is not None else "",
-        approval=approval,
-        execution_id=execution_id,
-        graph_name=graph_name,
-        action=action[:200],
-        outcome=outcome,
-        detail=detail or {},
+def audit_record(*, kind: str, actor: User | None, approval: Approval, graph_name: str, outcome: str = "",
+                 detail: dict[str, Any] | None = None, comment: str = "") -> AuditEntry:
+    """One audit line about an approval (the core's log, ``orchestrator.audit``): the action is its actions'
+    names. Call inside the transaction of the change it records."""
+    return audit.audit_record(
+        kind=kind, actor=actor, approval_id=approval.id, execution_id=approval.execution_id, graph_name=graph_name,
+        action=", ".join(str(a.get("name", "")) for a in approval.actions or []), outcome=outcome, detail=detail,
         comment=comment,
     )
 
@@ -307,21 +274,12 @@ def _resume_when_all_decided(execution: Execution) -> bool:
     the last two approvals at once cannot both miss it. The status flips in the
     same transaction (the reconciler re-queues it if the broker message is lost);
     the task is queued after commit."""
-    from orchestrator.tasks import advance as advance_task
-
     if Approval.objects.filter(execution_id=execution.id, status=Status.PENDING).exists():
         return False
-    won = Execution.objects.filter(id=execution.id, status=Execution.Status.INTERRUPTED).update(
-        status=Execution.Status.QUEUED, updated_at=timezone.now()
-    )
-    if won == 1:
-        transaction.on_commit(partial(advance_task.delay, str(execution.id)))
-    return won == 1
+    return executions.execution_resume(execution_id=execution.id)
 
 
 def _announce() -> None:
-    from approvals import live
-
     live.announce_approvals_changed()
 
 
@@ -497,16 +455,13 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
         )
         if value is None:
             # No answer the graph would take as "no": stop it rather than guess.
-            Approval.objects.filter(execution_id=execution.id, status=Status.PENDING).update(
-                status=Status.CANCELLED, updated_at=now
-            )
-            cancelled = Execution.objects.filter(id=execution.id, status=Execution.Status.INTERRUPTED).update(
-                status=Execution.Status.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now,
-                error={"reason": f"The approval of {approval.title} expired unanswered, and its payload allows "
-                                 "no refusal to answer with."},
-            )
-            if cancelled:
-                transaction.on_commit(partial(_announce_execution, execution.id, Execution.Status.CANCELLED))
+            approvals_cancel_for_execution(execution_id=execution.id)
+            if execution.status == Execution.Status.INTERRUPTED:
+                executions.execution_cancel(
+                    execution_id=execution.id, user=None,
+                    reason=f"The approval of {approval.title} expired unanswered, and its payload allows no "
+                           "refusal to answer with.",
+                )
         else:
             _resume_when_all_decided(execution)
         transaction.on_commit(partial(_escalate, approval.id))
@@ -523,12 +478,6 @@ def _escalate(approval_id: UUID) -> None:
         notify_escalated.delay([str(approval_id)])
     except Exception:  # noqa: BLE001 - the approval expired and the inbox shows it; only the heads-up is lost
         logger.exception("could not queue the escalation of approval %s", approval_id)
-
-
-def _announce_execution(execution_id: UUID, status: str) -> None:
-    from traces import live
-
-    live.announce_execution(execution_id, status)
 
 
 def approvals_expire_overdue(*, now: datetime.datetime | None = None) -> int:

@@ -1,8 +1,8 @@
 """LLM accounting: tokens per execution, prices per model, usage per graph per day.
 
-The runner's callback charges every LLM call here (the execution's
-``tokens_used``) and records it as an LLM span with its model and input/output
-tokens; budgets are enforced on top. Cost is never stored: it is the spans'
+The budget guard (orchestrator/budgets/guard.py) charges every LLM call to its
+execution (``tokens_used``) and to the ledger (``TokenCharge``: model, input and
+output tokens), which this module reads. Cost is never stored: it is the ledger's
 tokens times ``LOOPGATE_PRICES`` (per million input and output tokens, in
 ``LOOPGATE_CURRENCY``), so a corrected price table corrects every page.
 """
@@ -17,11 +17,11 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from orchestrator.models import Execution
+from orchestrator.models import Execution, TokenCharge
 
 
 def usage_from_response(response: Any) -> tuple[int, int]:
@@ -40,12 +40,6 @@ def usage_from_response(response: Any) -> tuple[int, int]:
         input_tokens = int(usage.get("prompt_tokens", 0) or 0)
         output_tokens = int(usage.get("completion_tokens", 0) or 0)
     return input_tokens, output_tokens
-
-
-def execution_charge_tokens(*, execution_id: UUID, tokens: int) -> None:
-    """Add tokens to an execution in one conditional update (no lost updates)."""
-    if tokens > 0:
-        Execution.objects.filter(id=execution_id).update(tokens_used=F("tokens_used") + tokens)
 
 
 def cost_of(model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
@@ -116,12 +110,10 @@ def _usage_rows(rows: Any) -> list[ModelUsage]:
 
 
 def execution_usage(execution: Execution | UUID) -> Usage:
-    """Tokens and cost of one execution's LLM calls, per model (from its LLM spans)."""
-    from traces.models import Span
-
+    """Tokens and cost of one execution's LLM calls, per model (from the ledger)."""
     execution_id = getattr(execution, "id", execution)
     rows = (
-        Span.objects.filter(execution_id=execution_id, kind=Span.Kind.LLM)
+        TokenCharge.objects.filter(execution_id=execution_id)
         .values("model")
         .annotate(calls=Count("id"), input=Sum("input_tokens"), output=Sum("output_tokens"))
         .order_by("model")
@@ -131,10 +123,8 @@ def execution_usage(execution: Execution | UUID) -> Usage:
 
 def execution_costs(execution_ids: list[UUID]) -> dict[UUID, Decimal | None]:
     """``execution_cost`` for many executions in one query (API lists)."""
-    from traces.models import Span
-
     rows = (
-        Span.objects.filter(execution_id__in=execution_ids, kind=Span.Kind.LLM)
+        TokenCharge.objects.filter(execution_id__in=execution_ids)
         .values("execution_id", "model")
         .annotate(calls=Count("id"), input=Sum("input_tokens"), output=Sum("output_tokens"))
         .order_by("execution_id", "model")
@@ -175,12 +165,10 @@ def graph_usage_by_day(*, days: int = 7, graph_names: list[str] | None = None) -
     A day is a calendar day in ``TIME_ZONE``; an execution counts on the day it
     was created, as for the daily token limit.
     """
-    from traces.models import Span
-
     first_day = timezone.localdate() - datetime.timedelta(days=days - 1)
     since = timezone.make_aware(datetime.datetime.combine(first_day, datetime.time.min))
     executions = Execution.objects.filter(created_at__gte=since)
-    spans = Span.objects.filter(kind=Span.Kind.LLM, execution__created_at__gte=since)
+    spans = TokenCharge.objects.filter(execution__created_at__gte=since)
     if graph_names is not None:
         executions = executions.filter(graph_name__in=graph_names)
         spans = spans.filter(execution__graph_name__in=graph_names)

@@ -13,6 +13,8 @@ import threading
 
 from django.conf import settings
 
+from orchestrator import hooks
+
 logger = logging.getLogger(__name__)
 _started = threading.Event()
 
@@ -51,9 +53,7 @@ def _reconcile_forever() -> None:
             # At start-up every queued or orphaned execution is ours to pick up.
             executions_reconcile(queued_older_than=0 if first else None)
             # No beat runs in embedded mode: overdue approvals expire here.
-            from approvals.services import approvals_expire_overdue
-
-            approvals_expire_overdue()
+            hooks.human_gate().expire_overdue()
         except Exception:  # noqa: BLE001 - try again at the next tick
             logger.warning("reconciler tick failed", exc_info=True)
         finally:

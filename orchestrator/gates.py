@@ -15,8 +15,8 @@ given to the user):
    calls, or a tool of a ``ToolNode``, or a middleware hook) refers to
    LangGraph's ``interrupt``; a compiled subgraph used as a node is a gate when
    one of its own nodes is;
-4. it interrupted at run time in some execution of the graph (features that
-   remember interrupts register a provider with :func:`register_seen_provider`);
+4. it interrupted at run time in some execution of the graph (the human gate
+   registered in ``orchestrator.hooks`` remembers it);
 5. doubt: a node whose code cannot be read is treated as a gate.
 """
 
@@ -27,25 +27,17 @@ import inspect
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Providers of the nodes seen interrupting at run time, per graph name. The
-# approvals app registers one (its Approval rows name the node) when it starts.
-_seen_providers: list[Callable[[str], Iterable[str]]] = []
+from orchestrator import hooks
 
 _MAX_DEPTH = 4
 _LIBRARY_DIRS = tuple(
     str(Path(p).resolve()) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
                                      sysconfig.get_paths()["platlib"]}
 )
-
-
-def register_seen_provider(provider: Callable[[str], Iterable[str]]) -> None:
-    """Add a source of "nodes that interrupted at run time" (called from an ``AppConfig.ready()``)."""
-    if provider not in _seen_providers:
-        _seen_providers.append(provider)
 
 
 def _interrupt_objects() -> tuple[Any, ...]:
@@ -68,9 +60,7 @@ def gate_reasons(pregel: Any, *, graph_name: str = "", declared: Iterable[str] =
     before = getattr(pregel, "interrupt_before_nodes", None) or []
     after = getattr(pregel, "interrupt_after_nodes", None) or []
     declared = set(declared)
-    seen: set[str] = set()
-    for provider in _seen_providers:
-        seen.update(provider(graph_name) if graph_name else ())
+    seen = set(hooks.human_gate().nodes_seen(graph_name)) if graph_name else set()
     for name in nodes:
         if before == "*" or name in before:
             reasons[name] = "a breakpoint stops the graph before it"

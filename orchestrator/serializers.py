@@ -207,9 +207,9 @@ def executions_for_output(queryset: Any) -> Any:
     """The queryset with what ``ExecutionSerializer`` reads fetched in bulk (no query per row)."""
     from django.db.models import Prefetch
 
-    from approvals.models import Approval
-
-    pending = Approval.objects.filter(status=Approval.Status.PENDING).only("id", "execution_id").order_by("created_at")
+    # The approvals app's rows, through the reverse relation (the core imports no feature app).
+    approval_model = Execution._meta.get_field("approvals").related_model
+    pending = approval_model.objects.filter(status="pending").only("id", "execution_id").order_by("created_at")
     return queryset.select_related("created_by").prefetch_related(
         Prefetch("approvals", queryset=pending, to_attr="pending_approval_ids")
     )

@@ -20,6 +20,7 @@ from orchestrator import budgets as budgets_mod
 from orchestrator import htmx, registry, roles, selectors, services
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.types import AuthedRequest
+from orchestrator.models import BudgetDefault
 
 
 @require_GET
@@ -231,7 +232,7 @@ def _budgets_ctx(*, default_form: DefaultBudgetForm | None = None, bound: GraphB
     return {
         "default_form": default_form or DefaultBudgetForm(initial={"token_budget": default_budget}),
         "default_budget": default_budget,
-        "default_stored": budgets_mod.BudgetDefault.objects.exists(),
+        "default_stored": BudgetDefault.objects.exists(),
         "default_setting": settings.LOOPGATE_DEFAULT_TOKEN_BUDGET,
         "rows": rows,
         "changes": budgets_mod.budget_change_list(),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import Group, User
 from django.test import TestCase
 
 from orchestrator import roles
+from orchestrator.models import Execution
+from orchestrator.models.execution import owning_status
 
 
 def make_user(username: str, role: str | None = None, *, password: str = "pw-for-tests") -> User:
@@ -41,3 +45,28 @@ class RoleClientTestCase(TestCase):
 
     def login(self, role: str) -> None:
         self.client.force_login(self.users[role])
+
+
+def fixture_execution(**fields: Any) -> Execution:
+    """An execution row in any status, as a test's fixture. Real transitions go through
+    ``orchestrator.services``, the one owner of the status; fixtures may skip them."""
+    with owning_status():
+        return Execution.objects.create(**fields)
+
+
+def fixture_status(execution_id: Any, status: str, **fields: Any) -> None:
+    """Put a fixture execution in ``status`` (as ``fixture_execution``; never for code under test)."""
+    with owning_status():
+        Execution.objects.filter(id=getattr(execution_id, "id", execution_id)).update(status=status, **fields)
+
+
+def fixture_llm_call(**fields: Any) -> Any:
+    """An LLM call as a run records it: its span in the trace and its charge in the core's ledger."""
+    from orchestrator.models import TokenCharge
+    from traces.models import Span
+
+    span = Span.objects.create(kind=Span.Kind.LLM, **fields)
+    TokenCharge.objects.create(execution_id=span.execution_id, model=span.model, step=span.step,
+                               input_tokens=span.input_tokens or 0, output_tokens=span.output_tokens or 0,
+                               status="refused" if (span.attributes or {}).get("refused") else "settled")
+    return span

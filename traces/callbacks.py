@@ -1,9 +1,13 @@
-"""The LangChain callback handler the runner attaches to every run: LLM and
-tool calls become spans under their node, and tokens are charged to the execution."""
+"""The LangChain callback handler attached to every run (traces/observer.py): LLM,
+tool and routing calls become spans under their node. Around each LLM call it asks
+the core's ``BudgetGuard`` (composition: the guard charges the tokens and refuses
+or stops over-budget calls; this handler only records what happened)."""
 
 from __future__ import annotations
 
+import datetime
 import threading
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -11,9 +15,11 @@ from django.utils import timezone
 from langchain_core.callbacks import BaseCallbackHandler
 
 from orchestrator import accounting
+from orchestrator.budgets import BudgetGuard, ExecutionOverBudget
 from orchestrator.jsonable import to_jsonable
+from orchestrator.namespaces import outer_task_id
+from orchestrator.router import ROUTE_EVENT
 from traces.models import Span
-from traces.recorder import outer_task_id
 
 
 def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
@@ -31,8 +37,9 @@ def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | No
 class TraceCallbackHandler(BaseCallbackHandler):
     raise_error = True  # a budget refusal must stop the call, not be logged and ignored
 
-    def __init__(self, execution_id: UUID) -> None:
+    def __init__(self, execution_id: UUID, *, guard: BudgetGuard | None = None) -> None:
         self.execution_id = execution_id
+        self.guard = guard or BudgetGuard(execution_id)
         self._open: dict[UUID, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -41,16 +48,28 @@ class TraceCallbackHandler(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
-        self._before_llm_call()
-        self._start(run_id, Span.Kind.LLM, _model_name(serialized, metadata, kwargs), metadata,
-                    input=to_jsonable(messages[0] if len(messages) == 1 else messages))
+        self._llm_start(run_id, _model_name(serialized, metadata, kwargs), metadata,
+                        to_jsonable(messages[0] if len(messages) == 1 else messages))
 
     def on_llm_start(
         self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
-        self._before_llm_call()
-        self._start(run_id, Span.Kind.LLM, _model_name(serialized, metadata, kwargs), metadata, input=prompts)
+        self._llm_start(run_id, _model_name(serialized, metadata, kwargs), metadata, prompts)
+
+    def _llm_start(self, run_id: UUID, model: str, metadata: dict[str, Any] | None, input: Any) -> None:
+        self._start(run_id, Span.Kind.LLM, model, metadata, input=input)
+        try:
+            self.guard.before_call(model=model, metadata=metadata)
+        except ExecutionOverBudget as refused:
+            # The refused call shows in the trace where it would have been, as an error that spent nothing.
+            opened = self._pop(run_id)
+            if opened is not None:
+                span = self._write(opened, status=Span.Status.ERROR,
+                                   error={"type": "ExecutionOverBudget", "message": refused.message},
+                                   attributes={"refused": True})
+                refused.extra["call"].update(span_id=str(span.id), input_tokens=0, output_tokens=0)
+            raise
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         opened = self._pop(run_id)
@@ -59,10 +78,14 @@ class TraceCallbackHandler(BaseCallbackHandler):
         input_tokens, output_tokens = accounting.usage_from_response(response)
         generations = [g for gs in response.generations for g in gs]
         output = [to_jsonable(getattr(g, "message", None) or g.text) for g in generations]
-        self._write(opened, status=Span.Status.OK, output=output[0] if len(output) == 1 else output,
-                    input_tokens=input_tokens, output_tokens=output_tokens)
-        accounting.execution_charge_tokens(execution_id=self.execution_id, tokens=input_tokens + output_tokens)
-        self._after_llm_call()
+        span = self._write(opened, status=Span.Status.OK, output=output[0] if len(output) == 1 else output,
+                           input_tokens=input_tokens, output_tokens=output_tokens)
+        try:
+            self.guard.after_call(model=opened["name"], metadata=opened["metadata"], input_tokens=input_tokens,
+                                  output_tokens=output_tokens)
+        except ExecutionOverBudget as over:
+            over.extra["call"]["span_id"] = str(span.id)
+            raise
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         opened = self._pop(run_id)
@@ -87,12 +110,23 @@ class TraceCallbackHandler(BaseCallbackHandler):
         if opened is not None:
             self._write(opened, status=Span.Status.ERROR, error={"type": type(error).__name__, "message": str(error)})
 
-    # -- hooks for budgets ---------------------------------------------------------
-    def _before_llm_call(self) -> None:
-        """Budget enforcement overrides this to refuse a call."""
-
-    def _after_llm_call(self) -> None:
-        """Budget enforcement overrides this to stop an execution that went over."""
+    # -- routing decisions (orchestrator/router.py) ---------------------------------------
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        if name != ROUTE_EVENT or not isinstance(data, dict):
+            return
+        key = uuid.uuid4()
+        self._start(key, Span.Kind.ROUTER, str(data.get("router") or "router"), metadata,
+                    input=to_jsonable(data.get("text", "")))
+        opened = self._pop(key)
+        if opened is None:
+            return
+        elapsed = float(data.get("elapsed_ms") or 0)
+        opened["started_at"] = timezone.now() - datetime.timedelta(milliseconds=elapsed)
+        attributes = {k: to_jsonable(v) for k, v in data.items() if k not in ("text", "router")}
+        self._write(opened, status=Span.Status.OK, output=to_jsonable(data.get("chosen")), attributes=attributes)
 
     # -- helpers -----------------------------------------------------------------------
     def _start(self, run_id: UUID, kind: str, name: str, metadata: dict[str, Any] | None, **fields: Any) -> None:
@@ -111,6 +145,7 @@ class TraceCallbackHandler(BaseCallbackHandler):
             self._open[run_id] = {
                 "kind": kind, "name": name, "started_at": timezone.now(),
                 "step": step, "task_id": outer_task_id(ns), "checkpoint_ns": ns, "attributes": attributes,
+                "metadata": metadata,
                 **fields,
             }
 

@@ -16,10 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.dateparse import parse_datetime
 
 from orchestrator.jsonable import to_jsonable
+from orchestrator.models import Execution
 from traces import diff as diffs
 from traces import live
 from traces.models import Span, Step
@@ -36,14 +37,6 @@ def _ts(raw: Any) -> datetime.datetime:
 
         return timezone.now()
     return parsed
-
-
-def outer_task_id(checkpoint_ns: str | None) -> str:
-    """``"node:task-id|child:task-id"`` → the outermost task id: the task of the
-    execution's own graph, whose node span a call inside a subgraph belongs under."""
-    if not checkpoint_ns:
-        return ""
-    return checkpoint_ns.split("|")[0].partition(":")[2]
 
 
 def _size(value: Any) -> int:
@@ -152,9 +145,6 @@ class TraceRecorder:
                     started_at=step_started,
                     finished_at=ts,
                 )
-                from orchestrator.models import Execution
-                from django.db.models import F
-
                 Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
                 transaction.on_commit(partial(live.announce_step, self.execution_id, step.id))
         except IntegrityError:

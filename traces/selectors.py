@@ -315,8 +315,6 @@ def execution_export(*, execution: Execution) -> dict[str, Any]:
 
 
 def fork_hold(*, execution: Execution) -> Any:
-    """The pending approval that holds a fork at a gate it wrote past, or None."""
-    from approvals.models import Approval
-
-    return Approval.objects.filter(execution=execution, status=Approval.Status.PENDING,
-                                   format=Approval.Format.BREAKPOINT, payload__breakpoint="fork").first()
+    """The pending approval (the approvals app's row, through the reverse relation) that holds a fork at a
+    gate it wrote past, or None."""
+    return execution.approvals.filter(status="pending", format="breakpoint", payload__breakpoint="fork").first()

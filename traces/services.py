@@ -9,7 +9,6 @@ of the thread, so the runner resumes from it like from any crash.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -18,23 +17,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import roles
+from orchestrator import gates, hooks, registry, roles, services
+from orchestrator.audit import audit_record
 from orchestrator.errors import PermissionDenied
 from orchestrator.jsonable import to_jsonable
-from orchestrator.models import Execution
+from orchestrator.models import AuditEntry, CheckpointWrite, Execution
+from orchestrator.namespaces import outer_node, outer_task_id
 from traces import diff as diffs
-from traces import live
 from traces import state as states
 from traces.models import Step
 
 COPY = "__copy__"
 INTERRUPT_CHANNEL = "__interrupt__"  # LangGraph's pending-write channel of an interrupt (private in langgraph 1.x)
-
-
-def _queue_advance(execution_id: str) -> None:
-    from orchestrator.tasks import advance as advance_task
-
-    advance_task.delay(execution_id)
 
 
 def execution_fork(
@@ -80,8 +74,6 @@ def execution_fork(
     if user is not None and not roles.can_operate(user):
         raise PermissionDenied("Only operators and admins may fork or replay executions.")
     parent = Execution.objects.get(id=execution_id)
-    from orchestrator import registry
-
     entry = registry.get_graph(parent.graph_name)  # raises GraphNotFound / GraphBroken
     graph = entry.compiled
     before = states.state_at(execution=parent, checkpoint_id=checkpoint_id, checkpoint_ns=checkpoint_ns)
@@ -100,17 +92,8 @@ def execution_fork(
         )
 
     with transaction.atomic():
-        token_budget = _fork_budget(parent, graph_name=entry.name, user=user)
-        fork = Execution.objects.create(
-            graph_name=entry.name,
-            graph_version=entry.version,
-            input=parent.input,
-            created_by=user,
-            token_budget=token_budget,
-            recursion_limit=parent.recursion_limit,
-            parent=parent,
-            forked_from_checkpoint=checkpoint_id,
-        )
+        fork = services.execution_create_fork(parent=parent, user=user, graph_version=entry.version,
+                                              checkpoint_id=checkpoint_id)
         # 1. The parent's whole thread, every namespace: subgraph checkpoints and
         #    pending writes (an interrupt waiting) come along.
         graph.checkpointer.copy_thread(parent.thread_id, fork.thread_id)
@@ -146,8 +129,6 @@ def execution_fork(
         if crossing is not None:
             _guard_gate(fork, parent, graph, crossing, update=update, user=user, decide=decide,
                         checkpoint_ns=checkpoint_ns)
-        transaction.on_commit(partial(_queue_advance, str(fork.id)))
-        transaction.on_commit(partial(live.announce_execution, fork.id, fork.status))
     fork.refresh_from_db()
     return fork
 
@@ -159,8 +140,6 @@ def gate_crossed(entry: Any, graph: Any, pregel: Any, parent: Execution, *, chec
     ``as_node`` is the node an edit is written as (None: LangGraph's default, the
     last node that ran; for a replay pass None too, as nothing is written as a node).
     """
-    from orchestrator import gates
-
     config = states.config_for(parent, checkpoint_id, checkpoint_ns)
     snapshot = graph.get_state(config)
     held = gates.breakpoint_hold(pregel, snapshot, graph=graph)
@@ -178,43 +157,24 @@ def gate_crossed(entry: Any, graph: Any, pregel: Any, parent: Execution, *, chec
 def _guard_gate(fork: Execution, parent: Execution, graph: Any, crossing: tuple[str, str], *,
                 update: dict[str, Any] | None, user: User | None, decide: bool, checkpoint_ns: str) -> None:
     """Inside the fork's transaction: hold the fork at its gate, or record the user's decision."""
-    from approvals import services as approvals
-    from approvals.models import AuditEntry
-
     gate, reason = crossing
     head = graph.get_state(states.config_for(fork))
     if not head.next:
         return  # the write ends the graph: nothing would run past the gate
     # A gate inside a subgraph waits, in the parent, under the node that runs the subgraph.
-    outer = checkpoint_ns.split("|")[0].partition(":")[0] if checkpoint_ns else gate
+    outer = outer_node(checkpoint_ns) or gate
+    human_gate = hooks.human_gate()
     if decide and user is not None:
-        settled = approvals.approvals_settle_by_fork(parent_id=parent.id, fork_id=fork.id, gate=outer, user=user,
-                                                     detail={"as_node": gate, "update": to_jsonable(update)})
+        settled = human_gate.settle_by_fork(parent_id=parent.id, fork_id=fork.id, gate=outer, user=user,
+                                            detail={"as_node": gate, "update": to_jsonable(update)})
         if not settled:
-            approvals.audit_record(kind=AuditEntry.Kind.DECISION, actor=user, execution_id=fork.id,
-                                   graph_name=fork.graph_name, action=gate, outcome="forked",
-                                   detail={"parent": str(parent.id), "gate": gate, "reason": reason,
-                                           "update": to_jsonable(update)})
+            audit_record(kind=AuditEntry.Kind.DECISION, actor=user, execution_id=fork.id,
+                         graph_name=fork.graph_name, action=gate, outcome="forked",
+                         detail={"parent": str(parent.id), "gate": gate, "reason": reason,
+                                 "update": to_jsonable(update)})
         return
-    approvals.approval_create_for_fork_hold(
-        execution_id=fork.id, checkpoint_id=head.config["configurable"]["checkpoint_id"], gate=outer,
-        reason=reason, values=update, parent=parent, forked_by=user,
-    )
-
-
-def _fork_budget(parent: Execution, *, graph_name: str, user: User | None) -> int:
-    """The fork's budget through ``budgets.budget_for_start``, as ``execution_start`` does:
-    it locks the graph's budget row (forks and starts queue there, so none slips
-    under the daily limit) and raises ``DailyTokenLimitReached`` once it is used."""
-    from orchestrator import budgets
-
-    try:
-        return budgets.budget_for_start(graph_name=graph_name, requested=parent.token_budget, user=user)
-    except ValidationError as exc:
-        if "token_budget" not in getattr(exc, "error_dict", {}):
-            raise
-        # An admin raised the parent's budget above the graph's; only admins may start with that.
-        return budgets.budget_for_start(graph_name=graph_name, requested=None, user=user)
+    human_gate.hold_fork(fork=fork, parent=parent, checkpoint_id=head.config["configurable"]["checkpoint_id"],
+                         gate=outer, reason=reason, values=update, user=user)
 
 
 def _drop_stale_interrupts(fork: Execution, checkpoint_ns: str) -> None:
@@ -226,9 +186,7 @@ def _drop_stale_interrupts(fork: Execution, checkpoint_ns: str) -> None:
     checkpoint and asks anew with the edited state. (LangGraph's API has no
     call for this, so the copied pending-write rows are deleted here.)
     """
-    from orchestrator.models import CheckpointWrite
-
-    task_id = checkpoint_ns.split("|")[0].partition(":")[2]
+    task_id = outer_task_id(checkpoint_ns)
     if task_id:
         CheckpointWrite.objects.filter(thread_id=fork.thread_id, checkpoint_ns="", task_id=task_id,
                                        channel=INTERRUPT_CHANNEL).delete()
@@ -278,8 +236,6 @@ def _channel(pregel: Any, key: str) -> Any:
 
 def _type_problem(pregel: Any, key: str, value: Any) -> str:
     """Why ``value`` does not fit the key's declared type, as far as JSON types tell; "" when it fits."""
-    from orchestrator import registry
-
     channel = _channel(pregel, key)
     if channel is None:
         return ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class BudgetDefault(models.Model):
@@ -107,3 +108,36 @@ class BudgetChange(models.Model):
     @property
     def who(self) -> str:
         return self.username or "Loopgate"
+
+
+class TokenCharge(models.Model):
+    """One LLM call charged to its execution: the ledger costs and usage pages are read from.
+
+    Written by the budget guard (``orchestrator/budgets/guard.py``) after each call
+    with the provider's figures; a call refused before it was made is kept too,
+    marked ``refused``, with no tokens.
+    """
+
+    class Status(models.TextChoices):
+        SETTLED = "settled", "settled"
+        REFUSED = "refused", "refused"
+
+    id = models.BigAutoField(primary_key=True)
+    execution = models.ForeignKey("orchestrator.Execution", on_delete=models.CASCADE, related_name="charges")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SETTLED)
+    model = models.CharField(max_length=200, blank=True)
+    step = models.IntegerField(null=True, blank=True)
+    node = models.CharField(max_length=200, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["execution", "model"], name="charge_execution_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.input_tokens}+{self.output_tokens} ({self.status})"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens

@@ -1,9 +1,52 @@
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+
+# One owner of an execution's life: only code inside ``owning_status()`` (the core's
+# services, orchestrator/services.py) may change ``Execution.status``. The guard below
+# refuses any other write, through ``save()`` and ``QuerySet.update()`` alike, so a
+# feature that set the field itself would fail the first test that ran it.
+_owner = contextvars.ContextVar("loopgate_execution_status_owner", default=False)
+
+
+class StatusWriteRefused(RuntimeError):
+    """Code other than the core's execution services tried to change an execution's status."""
+
+
+@contextlib.contextmanager
+def owning_status() -> Iterator[None]:
+    token = _owner.set(True)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
+
+
+def _check_owner() -> None:
+    if not _owner.get():
+        raise StatusWriteRefused(
+            "Execution.status changes only through orchestrator/services.py (its execution_* functions), "
+            "which queue the run and announce the change once."
+        )
+
+
+class ExecutionQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        if "status" in kwargs:
+            _check_owner()
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        if "status" in fields:
+            _check_owner()
+        return super().bulk_update(objs, fields, batch_size=batch_size)
 
 
 class Execution(models.Model):
@@ -63,6 +106,25 @@ class Execution(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(tokens_used__gte=0), name="execution_tokens_nonnegative"),
         ]
+
+    objects = ExecutionQuerySet.as_manager()
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Execution:
+        instance = super().from_db(db, field_names, values)
+        instance._saved_status = instance.__dict__.get("status")
+        return instance
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        new = self._state.adding and self.status != self.Status.QUEUED
+        if new or (not self._state.adding and self.status != getattr(self, "_saved_status", self.status)):
+            _check_owner()
+        super().save(*args, **kwargs)
+        self._saved_status = self.status
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._saved_status = self.__dict__.get("status")
 
     def __str__(self) -> str:
         return f"{self.graph_name} {self.short_id} ({self.status})"

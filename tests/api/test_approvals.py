@@ -10,6 +10,7 @@ from approvals import services
 from approvals.models import Approval
 from orchestrator.models import Execution
 from tests.api.conftest import fields_of
+from tests.factories import fixture_execution
 
 _ids = itertools.count(1)
 
@@ -23,7 +24,7 @@ HITL = {
 
 def waiting(value: Any, *, graph: str = "finops", created_by: Any = None) -> Approval:
     """An execution waiting on one approval, as the runner leaves it (no worker needed)."""
-    execution = Execution.objects.create(graph_name=graph, graph_version="abc123def456",
+    execution = fixture_execution(graph_name=graph, graph_version="abc123def456",
                                          status=Execution.Status.INTERRUPTED, created_by=created_by)
     [approval] = services.approval_create_for_interrupts(
         execution_id=execution.id,

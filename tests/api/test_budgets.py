@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from orchestrator.models import BudgetChange, BudgetDefault, GraphBudget
 from tests.api.conftest import fields_of
+from tests.factories import fixture_execution
 
 
 class BudgetApiTests:
@@ -89,7 +90,7 @@ class ExecutionBudgetRaiseApiTests:
     def over_budget(self) -> Any:
         from orchestrator.models import Execution
 
-        return Execution.objects.create(graph_name="seed", status="budget_exceeded", tokens_used=10_000,
+        return fixture_execution(graph_name="seed", status="budget_exceeded", tokens_used=10_000,
                                         token_budget=10_000, error={"reason": "over budget"})
 
     def test_an_admin_raises_the_budget_and_the_execution_is_queued_to_resume(

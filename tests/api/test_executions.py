@@ -11,6 +11,7 @@ from django.utils import timezone
 from orchestrator import services
 from orchestrator.models import Execution
 from tests.api.conftest import fields_of
+from tests.factories import fixture_execution, fixture_llm_call, fixture_status
 
 EXECUTION_KEYS = {
     "id", "graph", "graph_version", "status", "input", "state", "error", "tokens_used", "token_budget", "cost",
@@ -117,7 +118,7 @@ class ExecutionReadApiTests:
     def test_the_list_filters_by_graph_status_and_creation_time(self, api: Any, users: Any) -> None:
         seed = services.execution_start(graph_name="seed", input={}, user=users["operator"])
         finops = services.execution_start(graph_name="finops", input={"account": "acme-prod"}, user=None)
-        Execution.objects.filter(id=finops.id).update(status=Execution.Status.SUCCEEDED)
+        fixture_status(finops.id, Execution.Status.SUCCEEDED)
         old = timezone.now() - datetime.timedelta(days=3)
         Execution.objects.filter(id=seed.id).update(created_at=old)
 
@@ -159,8 +160,8 @@ class ExecutionListCostTests:
 
         now = timezone.now()
         for i in range(n):
-            execution = Execution.objects.create(graph_name="seed", status="succeeded")
-            Span.objects.create(execution=execution, kind="llm", name="m", model="gpt-4o-mini", input_tokens=1000 * i,
+            execution = fixture_execution(graph_name="seed", status="succeeded")
+            fixture_llm_call(execution=execution, name="m", model="gpt-4o-mini", input_tokens=1000 * i,
                                 output_tokens=100, started_at=now, ended_at=now)
 
     def test_each_row_has_its_own_cost_and_the_list_costs_no_query_per_row(

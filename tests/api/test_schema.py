@@ -11,6 +11,7 @@ from django.contrib.staticfiles import finders
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 from hypothesis import HealthCheck, settings
+from tests.factories import fixture_execution, fixture_llm_call
 
 OPERATIONS = {
     ("get", "/api/v1/graphs/"),
@@ -114,19 +115,19 @@ def rows(users: Any) -> None:
     from traces.models import Span, Step
 
     now = timezone.now()
-    done = Execution.objects.create(graph_name="finops", graph_version="abc123def456", status="succeeded",
+    done = fixture_execution(graph_name="finops", graph_version="abc123def456", status="succeeded",
                                     state={"account": "acme-prod", "outcome": "shut_down"}, tokens_used=120,
                                     token_budget=1000, created_by=users["operator"], started_at=now, finished_at=now)
-    Execution.objects.create(graph_name="seed", status="failed", parent=done, forked_from_checkpoint="cp-1",
+    fixture_execution(graph_name="seed", status="failed", parent=done, forked_from_checkpoint="cp-1",
                              error={"type": "ValueError", "message": "boom", "node": "work"})
-    waiting = Execution.objects.create(graph_name="mailer", status="interrupted")
+    waiting = fixture_execution(graph_name="mailer", status="interrupted")
     approval_services.approval_create_for_interrupts(execution_id=waiting.id, interrupts=[{
         "id": "i-1", "value": {"action_requests": [{"name": "send", "args": {"to": "a@example.com"}}],
                                "review_configs": [{"action_name": "send", "allowed_decisions": ["approve", "edit"]}]},
         "node": "review", "checkpoint_id": "cp-2", "checkpoint_ns": "", "response_schema": None}])
     Step.objects.create(execution=done, step=0, nodes=["monitor"], checkpoint_id="cp-1", update={"monitor": {}},
                         diff=[{"op": "add", "path": "spike", "new": 1}], tokens=12, started_at=now, finished_at=now)
-    Span.objects.create(execution=done, kind="llm", name="communicate", model="loopgate-offline", step=2,
+    fixture_llm_call(execution=done, name="communicate", model="loopgate-offline", step=2,
                         input={"messages": []}, output={"text": "hi"}, input_tokens=10, output_tokens=2,
                         started_at=now, ended_at=now)
 

@@ -11,17 +11,18 @@ from django.utils import timezone
 from orchestrator.models import Execution
 from tests.api.conftest import fields_of
 from traces.models import Span, Step
+from tests.factories import fixture_execution, fixture_llm_call
 
 
 def recorded(users: Any) -> Execution:
-    execution = Execution.objects.create(graph_name="finops", status="succeeded", created_by=users["operator"])
+    execution = fixture_execution(graph_name="finops", status="succeeded", created_by=users["operator"])
     t0 = timezone.now()
     for step, node in ((2, "diagnose"), (1, "monitor")):
         Step.objects.create(execution=execution, step=step, nodes=[node], checkpoint_id=f"cp-{step}",
                             update={node: {"n": step}}, diff=[{"op": "add", "path": node}], tokens=step * 10,
                             started_at=t0, finished_at=t0 + datetime.timedelta(milliseconds=250))
     Span.objects.create(execution=execution, kind="node", name="monitor", step=1, started_at=t0, ended_at=t0)
-    Span.objects.create(execution=execution, kind="llm", name="chat", model="loopgate-offline", input_tokens=7,
+    fixture_llm_call(execution=execution, name="chat", model="loopgate-offline", input_tokens=7,
                         output_tokens=3, started_at=t0 + datetime.timedelta(seconds=1))
     return execution
 

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from approvals import services
 from approvals.models import Approval
 from orchestrator.models import Execution
+from tests.factories import fixture_execution
 
 _ids = itertools.count(1)
 
@@ -48,7 +49,7 @@ INBOX_VALUE = [
 
 def make_execution(*, graph_name: str = "t_mail", status: str = Execution.Status.INTERRUPTED,
                    created_by: User | None = None, state: Any = None) -> Execution:
-    return Execution.objects.create(graph_name=graph_name, graph_version="abc123def456", status=status,
+    return fixture_execution(graph_name=graph_name, graph_version="abc123def456", status=status,
                                     created_by=created_by, state=state, token_budget=10_000, tokens_used=1_234)
 
 

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.test import TestCase, override_settings
 
 from approvals import services
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models import AuditEntry
 from orchestrator.errors import AlreadyDecided, InvalidState, PermissionDenied
 from orchestrator.models import Execution
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution

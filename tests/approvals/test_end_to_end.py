@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from approvals import services
 from approvals.tasks import expire_overdue
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models import AuditEntry
 from orchestrator import registry
 from orchestrator import services as executions
 from orchestrator.errors import AlreadyDecided
@@ -178,7 +179,7 @@ def test_twenty_concurrent_decisions_record_one_and_resume_the_graph_once(users,
     assert approval.decided_by.username == winners[0]
     told = {outcome for name, outcome in outcomes.items() if name != winners[0]}
     assert told == {f"lost to {winners[0]}: {approval.status}"}
-    assert AuditEntry.objects.filter(approval=approval, kind=AuditEntry.Kind.DECISION).count() == 1
+    assert AuditEntry.objects.filter(approval_id=approval.id, kind=AuditEntry.Kind.DECISION).count() == 1
     execution = finished(execution)
     assert execution.status == Status.SUCCEEDED, execution.error
     assert execution.state["answer"]["by"] == winners[0]
@@ -222,7 +223,7 @@ def test_the_finops_example_left_unanswered_past_its_deadline_escalates(users) -
     # And the escalation group was emailed, by a task of its own (tests/approvals/test_expiry.py).
     wait_for(lambda: Approval.objects.filter(id=approval.id, escalated_at__isnull=False).exists(), timeout=30,
              what="the escalation email")
-    assert AuditEntry.objects.get(approval=approval).kind == AuditEntry.Kind.EXPIRY
+    assert AuditEntry.objects.get(approval_id=approval.id).kind == AuditEntry.Kind.EXPIRY
 
 
 def test_rejecting_a_static_breakpoint_cancels_the_execution(users, runlog) -> None:  # type: ignore[no-untyped-def]

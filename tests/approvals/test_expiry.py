@@ -12,7 +12,8 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from approvals import payloads, services, tasks
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models import AuditEntry
 from orchestrator.models import Execution
 from tests.approvals.email_backends import FailingEmailBackend
 from tests.approvals.factories import HITL_VALUE, make_approval, make_execution, tasks_inline

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals import selectors, services
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models import AuditEntry
 from orchestrator.models import Execution
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
 from tests.factories import make_role_users

@@ -16,6 +16,7 @@ from orchestrator.models import BudgetChange, Execution, GraphBudget
 from tests.browser.conftest import login, screenshot
 from tests.services import start_worker, wait_for
 from traces.models import Span
+from tests.factories import fixture_execution, fixture_llm_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,10 +28,10 @@ def _usage_today(admin) -> None:  # type: ignore[no-untyped-def]
     now = timezone.now()
     for graph, used, model in (("deep_research", 38_120, "gpt-4o"), ("deep_research", 21_400, "gpt-4o"),
                                ("finops", 18_900, "gpt-4o-mini"), ("seed", 0, "")):
-        execution = Execution.objects.create(graph_name=graph, tokens_used=used, token_budget=40_000,
+        execution = fixture_execution(graph_name=graph, tokens_used=used, token_budget=40_000,
                                              status=Execution.Status.SUCCEEDED)
         if model:
-            Span.objects.create(execution=execution, kind=Span.Kind.LLM, name=model, model=model,
+            fixture_llm_call(execution=execution, name=model, model=model,
                                 input_tokens=int(used * 0.8), output_tokens=used - int(used * 0.8),
                                 started_at=now, ended_at=now)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login, logout, screenshot
+from tests.factories import fixture_execution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -64,7 +65,7 @@ def make_sample_executions(user) -> None:
         ("support_triage", "queued", 0, 50_000, 0, 5),
     ]
     for graph, status, used, budget, steps, age in samples:
-        execution = Execution.objects.create(
+        execution = fixture_execution(
             graph_name=graph,
             graph_version="3f9c2a1b",
             status=status,

@@ -29,6 +29,7 @@ from orchestrator.models import Execution
 from orchestrator.router import HashingEmbeddings
 from tests.services import start_worker, wait_for
 from traces.models import Span
+from tests.factories import fixture_execution, fixture_llm_call
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = {"model-a": ("1.00", "4.00"), "model-b": ("0.50", "2.00")}
@@ -79,11 +80,16 @@ def test_prices_from_the_environment_are_merged_over_the_table_and_bad_ones_fail
 class ExecutionCostTests(TestCase):
     def span(self, execution: Execution, model: str, input_tokens: int, output_tokens: int, **kw: Any) -> None:
         now = timezone.now()
-        Span.objects.create(execution=execution, kind=kw.pop("kind", Span.Kind.LLM), name=model, model=model,
-                            input_tokens=input_tokens, output_tokens=output_tokens, started_at=now, ended_at=now, **kw)
+        kind = kw.pop("kind", Span.Kind.LLM)
+        fields = dict(execution=execution, name=model, model=model, input_tokens=input_tokens,
+                      output_tokens=output_tokens, started_at=now, ended_at=now, **kw)
+        if kind == Span.Kind.LLM:
+            fixture_llm_call(**fields)
+        else:
+            Span.objects.create(kind=kind, **fields)
 
     def test_the_cost_of_an_execution_adds_up_its_llm_calls_per_model(self) -> None:
-        execution = Execution.objects.create(graph_name="seed")
+        execution = fixture_execution(graph_name="seed")
         self.span(execution, "model-a", 100_000, 10_000)
         self.span(execution, "model-a", 100_000, 10_000)
         self.span(execution, "model-b", 1_000_000, 0)
@@ -97,7 +103,7 @@ class ExecutionCostTests(TestCase):
         self.assertEqual(usage.total_tokens, 1_220_000)
 
     def test_without_llm_calls_the_cost_is_zero_and_an_unpriced_model_makes_it_unknown(self) -> None:
-        execution = Execution.objects.create(graph_name="seed")
+        execution = fixture_execution(graph_name="seed")
         self.assertEqual(accounting.execution_cost(execution), Decimal(0))
         self.span(execution, "model-a", 1_000, 0)
         self.span(execution, "mystery-model", 1_000, 0)
@@ -105,14 +111,14 @@ class ExecutionCostTests(TestCase):
         self.assertEqual(accounting.execution_usage(execution).unpriced_models, ["mystery-model"])
 
     def test_usage_per_graph_per_day(self) -> None:
-        today = Execution.objects.create(graph_name="seed", tokens_used=300)
+        today = fixture_execution(graph_name="seed", tokens_used=300)
         self.span(today, "model-a", 200, 100)
-        Execution.objects.create(graph_name="seed", tokens_used=50)
-        other = Execution.objects.create(graph_name="finops", tokens_used=10)
+        fixture_execution(graph_name="seed", tokens_used=50)
+        other = fixture_execution(graph_name="finops", tokens_used=10)
         self.span(other, "model-b", 10, 0)
-        old = Execution.objects.create(graph_name="seed", tokens_used=1_000)
+        old = fixture_execution(graph_name="seed", tokens_used=1_000)
         Execution.objects.filter(id=old.id).update(created_at=timezone.now() - datetime.timedelta(days=2))
-        ancient = Execution.objects.create(graph_name="seed", tokens_used=9_999)
+        ancient = fixture_execution(graph_name="seed", tokens_used=9_999)
         Execution.objects.filter(id=ancient.id).update(created_at=timezone.now() - datetime.timedelta(days=30))
         days = accounting.graph_usage_by_day(days=7)
         local_today = timezone.localdate()

@@ -18,7 +18,7 @@ from orchestrator import budgets, registry, services
 from orchestrator.budgets import ExecutionOverBudget
 from orchestrator.models import Checkpoint, Execution
 from tests import budget_graphs
-from tests.factories import make_role_users
+from tests.factories import fixture_execution, make_role_users
 from tests.services import start_worker, wait_for
 from traces.callbacks import TraceCallbackHandler
 from traces.models import Span
@@ -30,7 +30,7 @@ def run_in_process(execution: Execution, *, state: dict[str, Any] | None = None)
     """Run the endless loop under the execution's budget callback until the callback stops it."""
     graph = budget_graphs.loop.compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": str(uuid.uuid4())}, "recursion_limit": 1000,
-              "callbacks": [budgets.handler_for(execution, TraceCallbackHandler)]}
+              "callbacks": [TraceCallbackHandler(execution.id)]}
     with pytest.raises(ExecutionOverBudget) as caught:
         graph.invoke(state or {"n": 0}, config)
     return caught.value, graph.get_state(config).values
@@ -38,7 +38,7 @@ def run_in_process(execution: Execution, *, state: dict[str, Any] | None = None)
 
 class BudgetCallbackTests(TestCase):
     def test_the_call_that_would_pass_the_budget_is_refused_before_it_is_made(self) -> None:
-        execution = Execution.objects.create(graph_name="t_budget_loop", token_budget=10_000)
+        execution = fixture_execution(graph_name="t_budget_loop", token_budget=10_000)
         error, state = run_in_process(execution)
         execution.refresh_from_db()
         self.assertEqual(execution.tokens_used, 10_000)
@@ -58,7 +58,7 @@ class BudgetCallbackTests(TestCase):
         self.assertIn("used 10,000 of its 10,000 token budget", error.message)
 
     def test_a_call_that_goes_over_stops_the_execution_after_it(self) -> None:
-        execution = Execution.objects.create(graph_name="t_budget_loop", token_budget=2_500)
+        execution = fixture_execution(graph_name="t_budget_loop", token_budget=2_500)
         error, state = run_in_process(execution)
         execution.refresh_from_db()
         self.assertEqual(execution.tokens_used, 3_000)
@@ -71,10 +71,10 @@ class BudgetCallbackTests(TestCase):
         self.assertIn("took the execution to 3,000 tokens, over its 2,500 budget", error.message)
 
     def test_an_execution_without_a_budget_is_not_stopped(self) -> None:
-        execution = Execution.objects.create(graph_name="t_budget_loop", token_budget=None)
+        execution = fixture_execution(graph_name="t_budget_loop", token_budget=None)
         graph = budget_graphs.loop.compile(checkpointer=InMemorySaver())
         config = {"configurable": {"thread_id": "x"}, "recursion_limit": 6,
-                  "callbacks": [budgets.handler_for(execution, TraceCallbackHandler)]}
+                  "callbacks": [TraceCallbackHandler(execution.id)]}
         from langgraph.errors import GraphRecursionError
 
         with pytest.raises(GraphRecursionError):

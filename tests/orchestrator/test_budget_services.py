@@ -16,7 +16,7 @@ from orchestrator import budgets, registry, services
 from orchestrator.budgets import DailyTokenLimitReached
 from orchestrator.errors import InvalidState, PermissionDenied
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
-from tests.factories import make_role_users
+from tests.factories import fixture_execution, make_role_users
 
 Status = Execution.Status
 
@@ -91,7 +91,7 @@ class DailyLimitTests(BudgetTestCase):
                                  daily_token_limit=10_000)
 
     def spent(self, tokens: int, *, days_ago: int = 0, graph: str = "seed") -> None:
-        execution = Execution.objects.create(graph_name=graph, tokens_used=tokens, status=Status.SUCCEEDED)
+        execution = fixture_execution(graph_name=graph, tokens_used=tokens, status=Status.SUCCEEDED)
         if days_ago:
             Execution.objects.filter(id=execution.id).update(
                 created_at=timezone.now() - datetime.timedelta(days=days_ago))
@@ -166,7 +166,7 @@ class BudgetChangeTests(BudgetTestCase):
         self.assertEqual((row.token_budget, row.daily_token_limit, row.updated_by), (None, None, admin))
 
     def test_every_change_is_also_on_the_audit_page(self) -> None:
-        from approvals.models import AuditEntry
+        from orchestrator.models import AuditEntry
 
         admin = self.users["admin"]
         budgets.budget_set_default(user=admin, token_budget=30_000)
@@ -198,7 +198,7 @@ class ExecutionBudgetRaiseTests(BudgetTestCase):
                   "token_budget": 10_000, "finished_at": timezone.now(),
                   "error": {"reason": "LLM call refused", "when": "before_call"}}
         values.update(fields)
-        return Execution.objects.create(**values)
+        return fixture_execution(**values)
 
     def test_an_admin_raises_the_budget_and_the_execution_is_queued_to_resume(self) -> None:
         execution = self.over_budget()
@@ -207,13 +207,13 @@ class ExecutionBudgetRaiseTests(BudgetTestCase):
                                                     token_budget=15_000)
         self.assertEqual((raised.status, raised.token_budget, raised.error, raised.finished_at),
                          (Status.QUEUED, 15_000, None, None))
-        queued = [c for c in callbacks if getattr(c, "func", None) is budgets._queue_advance]
+        queued = [c for c in callbacks if getattr(c, "func", None) is services._queue_advance]
         self.assertEqual([c.args for c in queued], [(str(execution.id),)])
         change = BudgetChange.objects.get()
         self.assertEqual((change.scope, change.execution_id, change.old_value, change.new_value, change.username),
                          ("execution", execution.id, 10_000, 15_000, "alice"))
         self.assertEqual(change.detail["stopped_by"]["when"], "before_call")
-        from approvals.models import AuditEntry
+        from orchestrator.models import AuditEntry
 
         audit = AuditEntry.objects.get(kind=AuditEntry.Kind.BUDGET)
         self.assertEqual((audit.execution_id, audit.action, audit.comment),
@@ -249,7 +249,7 @@ class ExecutionBudgetRaiseRaceTests(TransactionTestCase):
         from tests.factories import make_user
 
         admins.append(make_user("adam", "admins"))
-        execution = Execution.objects.create(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=100,
+        execution = fixture_execution(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=100,
                                              token_budget=100)
         barrier = threading.Barrier(2)
         outcomes: list[str] = []

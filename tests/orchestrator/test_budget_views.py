@@ -10,9 +10,9 @@ from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from orchestrator import budgets, registry
+from orchestrator import budgets, registry, services
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
-from tests.factories import RoleClientTestCase, make_role_users
+from tests.factories import RoleClientTestCase, fixture_execution, fixture_llm_call, fixture_status, make_role_users
 from traces.models import Span
 
 Status = Execution.Status
@@ -27,7 +27,7 @@ BudgetViewTestCase = RoleClientTestCase
 
 class BudgetsPermissionTests(BudgetViewTestCase):
     def test_reviewers_operators_and_outsiders_get_403_on_every_budget_url(self) -> None:
-        execution = Execution.objects.create(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=10,
+        execution = fixture_execution(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=10,
                                              token_budget=10)
         raise_url = reverse("execution_budget_raise", args=[execution.id])
         for role in ("reviewer", "operator", "outsider"):
@@ -62,11 +62,11 @@ class BudgetsPageTests(BudgetViewTestCase):
     def test_an_admin_sees_the_default_a_row_per_graph_todays_usage_and_the_change_log(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=20_000)
-        execution = Execution.objects.create(graph_name="seed", tokens_used=5_000, status=Status.SUCCEEDED)
+        execution = fixture_execution(graph_name="seed", tokens_used=5_000, status=Status.SUCCEEDED)
         now = timezone.now()
-        Span.objects.create(execution=execution, kind=Span.Kind.LLM, name="gpt-4o", model="gpt-4o",
+        fixture_llm_call(execution=execution, name="gpt-4o", model="gpt-4o",
                             input_tokens=4_000, output_tokens=1_000, started_at=now, ended_at=now)
-        old = Execution.objects.create(graph_name="seed", tokens_used=7_000, status=Status.SUCCEEDED)
+        old = fixture_execution(graph_name="seed", tokens_used=7_000, status=Status.SUCCEEDED)
         Execution.objects.filter(id=old.id).update(created_at=now - datetime.timedelta(days=1))
         self.login("admin")
         response = self.client.get(PAGE)
@@ -182,7 +182,7 @@ class BudgetFormTests(BudgetViewTestCase):
 class RaiseBudgetViewTests(BudgetViewTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.execution = Execution.objects.create(
+        self.execution = fixture_execution(
             graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=10_000, token_budget=10_000,
             error={"type": "ExecutionOverBudget", "code": "budget_exceeded", "node": "think", "step": 11,
                    "message": "LLM call refused: the execution has used 10,000 of its 10,000 token budget.",
@@ -201,7 +201,7 @@ class RaiseBudgetViewTests(BudgetViewTestCase):
         self.assertNotContains(self.client.get(self.page), "Raise budget and resume")
 
     def test_the_form_is_not_shown_for_other_statuses(self) -> None:
-        Execution.objects.filter(id=self.execution.id).update(status=Status.SUCCEEDED)
+        fixture_status(self.execution.id, Status.SUCCEEDED)
         self.login("admin")
         self.assertNotContains(self.client.get(self.page), "Raise budget and resume")
 
@@ -213,7 +213,7 @@ class RaiseBudgetViewTests(BudgetViewTestCase):
         self.execution.refresh_from_db()
         self.assertEqual((self.execution.status, self.execution.token_budget), (Status.QUEUED, 25_000))
         self.assertIn((str(self.execution.id),), [c.args for c in callbacks if getattr(c, "func", None)
-                                                   is budgets._queue_advance])
+                                                   is services._queue_advance])
         response = self.client.get(self.page)
         self.assertContains(response, "Budget raised to 25,000 tokens; the execution resumes from where it stopped.")
 
@@ -231,7 +231,7 @@ class RaiseBudgetViewTests(BudgetViewTestCase):
         self.assertEqual(response["HX-Redirect"], self.page)
 
     def test_without_javascript_an_error_returns_to_the_page_with_the_message(self) -> None:
-        Execution.objects.filter(id=self.execution.id).update(status=Status.SUCCEEDED)
+        fixture_status(self.execution.id, Status.SUCCEEDED)
         self.login("admin")
         response = self.client.post(self.url, {"token_budget": "30000"}, follow=True)
         self.assertContains(response, "The budget was not raised: Only an execution stopped over budget")
@@ -259,7 +259,7 @@ class GraphsPageBudgetTests(BudgetViewTestCase):
     def test_starting_a_graph_over_its_daily_limit_shows_the_message_on_its_card(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=None,
                                  daily_token_limit=1_000)
-        Execution.objects.create(graph_name="seed", tokens_used=1_200, status=Status.SUCCEEDED)
+        fixture_execution(graph_name="seed", tokens_used=1_200, status=Status.SUCCEEDED)
         self.login("operator")
         url = reverse("graph_start", args=["seed"])
         data = {"input": json.dumps({"task": "t"}), "token_budget": "", "recursion_limit": ""}

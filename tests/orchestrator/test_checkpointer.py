@@ -525,10 +525,12 @@ class CheckpointerLeaseFencingTests(TransactionTestCase):
 
     def execution(self, alias: str, owner: str) -> Any:
         from orchestrator.models import Execution
+        from orchestrator.models.execution import owning_status
 
-        return Execution.objects.using(alias).create(
-            graph_name="t_counter", graph_version="v", status=Execution.Status.RUNNING, input={}, lease_owner=owner
-        )
+        with owning_status():  # a fixture: a running execution without a worker
+            return Execution.objects.using(alias).create(
+                graph_name="t_counter", graph_version="v", status=Execution.Status.RUNNING, input={}, lease_owner=owner
+            )
 
     def test_a_stale_writer_is_refused_and_changes_nothing(self) -> None:
         from orchestrator.checkpointer import LEASE_KEY, LeaseRefused

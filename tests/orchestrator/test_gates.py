@@ -12,6 +12,7 @@ import pytest
 from django.test import override_settings
 
 from orchestrator import gates, registry
+from tests.factories import fixture_execution
 
 GATED = '''
 """Gates of every kind."""
@@ -127,7 +128,7 @@ class GateReasonsTests:
 
         entry = registry.get_graph("seed")
         assert "researcher" not in entry.gates()
-        execution = Execution.objects.create(graph_name="seed")
+        execution = fixture_execution(graph_name="seed")
         Approval.objects.create(execution=execution, interrupt_id="i1", node="researcher")
         assert entry.gates()["researcher"] == "it stopped for a person in an earlier run"
 

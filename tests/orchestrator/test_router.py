@@ -28,6 +28,7 @@ from orchestrator.models import Execution
 from orchestrator.router import HashingEmbeddings, LLMRouter, SemanticRouter, cosine
 from traces.callbacks import TraceCallbackHandler
 from traces.models import Span
+from tests.factories import fixture_execution
 
 OFFLINE = override_settings(LOOPGATE_LLM_BASE_URL="", LOOPGATE_LLM_MODEL="", LOOPGATE_LLM_API_KEY="",
                             LOOPGATE_EMBEDDINGS="auto")
@@ -270,12 +271,12 @@ class RouterSpanTests(TransactionTestCase):
 
     def run_graph(self, graph: Any, execution: Execution, state: dict[str, Any]) -> dict[str, Any]:
         config = {"configurable": {"thread_id": str(uuid.uuid4())},
-                  "callbacks": [budgets.handler_for(execution, TraceCallbackHandler)]}
+                  "callbacks": [TraceCallbackHandler(execution.id)]}
         return graph.invoke(state, config)
 
     @OFFLINE
     def test_a_deep_research_run_records_each_routing_decision_with_its_scores(self) -> None:
-        execution = Execution.objects.create(graph_name="deep_research", token_budget=1_000_000)
+        execution = fixture_execution(graph_name="deep_research", token_budget=1_000_000)
         graph = deep_research.workflow.compile(checkpointer=InMemorySaver())
         state = self.run_graph(graph, execution, dict(deep_research.EXAMPLE_INPUT))
         assert state["report"] and state["stopped_by"] == "supervisor"
@@ -299,7 +300,7 @@ class RouterSpanTests(TransactionTestCase):
         self.assertTrue({s.step for s in spans} <= llm_steps)
 
     def test_an_llm_router_decision_is_a_span_and_its_call_is_charged(self) -> None:
-        execution = Execution.objects.create(graph_name="topic", token_budget=1_000_000)
+        execution = fixture_execution(graph_name="topic", token_budget=1_000_000)
         choose = LLMRouter("triage_route", DESCRIPTIONS, default="billing",
                            model=StructuredFake(answer={"route": "support", "reason": "crash"}),
                            text=lambda state: state["question"])

@@ -17,7 +17,7 @@ from orchestrator import registry, services
 from orchestrator.celery import app as celery_app
 from orchestrator.models import Execution
 from orchestrator.tasks import advance
-from tests.factories import make_role_users
+from tests.factories import fixture_status, make_role_users
 from tests.services import PrivateRedis, start_beat, start_worker, wait_for
 from traces.models import Span, Step
 
@@ -118,7 +118,7 @@ class RunnerOutcomeTests:
         assert not any(node == "act" for (_, node, _) in runs(runlog))
         # What the approvals app does on approve: mark it decided, queue the execution.
         Approval.objects.filter(id=approval.id).update(status=Approval.Status.APPROVED)
-        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        fixture_status(execution.id, Status.QUEUED)
         advance.delay(str(execution.id))
         wait_for(finished(execution.id), timeout=60, what="the approved execution")
         execution.refresh_from_db()
@@ -200,7 +200,7 @@ class RunnerTraceTests:
         approval = Approval.objects.get(execution=execution)
         # What the approvals app does on a decision: the answer, then queue the execution.
         Approval.objects.filter(id=approval.id).update(status=Approval.Status.APPROVED, resume_value="yes")
-        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        fixture_status(execution.id, Status.QUEUED)
         advance.delay(str(execution.id))
         wait_for(finished(execution.id), timeout=60, what="the resumed execution")
         execution.refresh_from_db()
@@ -398,7 +398,7 @@ class HandOffRaceTests:
         execution.refresh_from_db()
         assert execution.status == Status.INTERRUPTED
         # A duplicate message re-runs it while its breakpoint is still pending...
-        Execution.objects.filter(id=execution.id).update(status=Status.QUEUED)
+        fixture_status(execution.id, Status.QUEUED)
         hand_off = runner._hand_off
 
         def decided_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orchestrator.models import Execution
 from traces.models import Span, Step
+from tests.factories import fixture_execution, fixture_llm_call
 
 HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 
@@ -22,7 +23,7 @@ def make_execution(**fields: Any) -> Execution:
         "started_at": now - datetime.timedelta(seconds=5), "finished_at": now,
     }
     values.update(fields)
-    return Execution.objects.create(**values)
+    return fixture_execution(**values)
 
 
 def make_steps(execution: Execution, count: int, *, node: str = "researcher", start: int = 0) -> list[Step]:
@@ -51,7 +52,7 @@ def make_llm_step(execution: Execution, *, step_number: int = 1, content: str = 
     node = Span.objects.create(execution=execution, kind=Span.Kind.NODE, name="search", step=step_number, task_id="t1",
                                output={"messages": [{"type": "ai", "content": answer}]},
                                started_at=t0, ended_at=t0 + 900 * ms)
-    Span.objects.create(execution=execution, parent=node, kind=Span.Kind.LLM, name="gpt-4o-mini", model="gpt-4o-mini",
+    fixture_llm_call(execution=execution, parent=node, name="gpt-4o-mini", model="gpt-4o-mini",
                         step=step_number, task_id="t1",
                         input=[{"type": "system", "content": "You search."}, {"type": "human", "content": content}],
                         output={"type": "ai", "content": answer,

@@ -38,7 +38,6 @@ def inline(monkeypatch: pytest.MonkeyPatch, trace_graphs: None) -> Callable[...,
     from traces import services as trace_services
 
     monkeypatch.setattr(services, "_queue_advance", lambda _id: None)
-    monkeypatch.setattr(trace_services, "_queue_advance", lambda _id: None)
 
     def run(execution: Execution) -> Execution:
         execution_advance(execution_id=execution.id)

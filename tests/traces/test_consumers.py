@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from orchestrator.models import Execution
 from tests.traces.builders import HOSTILE, make_execution, make_steps
+from tests.factories import fixture_status
 from traces import live
 from traces.routing import websocket_urlpatterns
 
@@ -57,7 +58,7 @@ class ExecutionConsumerTests:
                 for region in ("execution-header", "timeline-now", "graph-diagram"):
                     assert re.search(rf'id="{region}"[^>]*hx-swap-oob="true"', html), region
 
-                await sync_to_async(Execution.objects.filter(id=execution.id).update)(status="succeeded")
+                await sync_to_async(fixture_status)(execution.id, "succeeded")
                 await sync_to_async(live.announce_execution)(execution.id, "succeeded")
                 html = await comm.receive_from(timeout=TIMEOUT)
                 assert re.search(r'id="execution-header"[^>]*hx-swap-oob="true"', html)
@@ -150,7 +151,7 @@ class ExecutionListConsumerTests:
                 html = await comm.receive_from(timeout=TIMEOUT)
                 assert html.lstrip().startswith(f'<tr id="execution-{execution.id}" hx-swap-oob="true"')
                 assert "badge-running" in html
-                await sync_to_async(Execution.objects.filter(id=execution.id).update)(status="failed")
+                await sync_to_async(fixture_status)(execution.id, "failed")
                 await sync_to_async(live.announce_execution)(execution.id, "failed")
                 assert "badge-failed" in await comm.receive_from(timeout=TIMEOUT)
             finally:

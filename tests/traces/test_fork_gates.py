@@ -24,7 +24,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from approvals import services as approvals
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models import AuditEntry
 from orchestrator import registry, services
 from orchestrator.errors import AlreadyDecided, PermissionDenied
 from orchestrator.models import Execution
@@ -51,7 +52,6 @@ def run(monkeypatch: pytest.MonkeyPatch, settings: Any, runlog: Path) -> Callabl
     settings.LOOPGATE_GRAPHS = json.dumps({"graphs": graphs})
     registry.reset()
     monkeypatch.setattr(services, "_queue_advance", lambda _id: None)
-    monkeypatch.setattr(trace_services, "_queue_advance", lambda _id: None)
     from orchestrator.runner import execution_advance
 
     def advance(execution: Execution) -> Execution:
@@ -142,7 +142,7 @@ class FinOpsForkTests:
         assert original.decided_by == users["reviewer"]
         assert parent.status == Status.CANCELLED
         assert str(fork.id)[:8] in parent.error["reason"]
-        assert AuditEntry.objects.filter(approval=original, kind=AuditEntry.Kind.DECISION, outcome="forked",
+        assert AuditEntry.objects.filter(approval_id=original.id, kind=AuditEntry.Kind.DECISION, outcome="forked",
                                          actor=users["reviewer"]).exists()
         # Approving the original afterwards is refused: nothing acts twice.
         response = api(users["reviewer"]).post(f"/api/v1/approvals/{original.id}/decide/",
@@ -175,7 +175,7 @@ class FinOpsForkTests:
         assert len(fork.state["actions_taken"]) == 1
         original.refresh_from_db()
         assert (original.status, original.decided_by) == (Approval.Status.FORKED, users["admin"])
-        entry = AuditEntry.objects.get(approval=original, kind=AuditEntry.Kind.DECISION)
+        entry = AuditEntry.objects.get(approval_id=original.id, kind=AuditEntry.Kind.DECISION)
         assert entry.detail["fork"] == str(fork.id) and entry.detail["as_node"] == "await_approval"
         response = api(users["reviewer"]).post(f"/api/v1/approvals/{original.id}/decide/",
                                                {"decisions": [{"type": "approve"}]}, format="json")

@@ -18,6 +18,7 @@ from traces import selectors
 from traces import services as trace_services
 from traces import state as states
 from traces.models import Step
+from tests.factories import fixture_execution, fixture_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Execution.Status
@@ -203,7 +204,7 @@ class ForkTests:
         approval = Approval.objects.get(execution=fork)
         assert approval.payload == {"question": "Is x right?", "x": 500}
         Approval.objects.filter(id=approval.id).update(status=Approval.Status.APPROVED, resume_value="yes")
-        Execution.objects.filter(id=fork.id).update(status=Status.QUEUED)
+        fixture_status(fork.id, Status.QUEUED)
         fork = inline(fork)
         assert fork.status == Status.SUCCEEDED, fork.error
         assert fork.state == {"x": 500, "answer": "yes (x was 500)"}
@@ -257,7 +258,7 @@ class ForkBudgetTests:
         parent = seed_run(inline)
         checkpoint = step_at(parent, 2).checkpoint_id
         budgets.graph_budget_set(user=users["admin"], graph_name="seed", token_budget=None, daily_token_limit=10_000)
-        Execution.objects.create(graph_name="seed", tokens_used=10_000, status=Status.SUCCEEDED)
+        fixture_execution(graph_name="seed", tokens_used=10_000, status=Status.SUCCEEDED)
         count = Execution.objects.count()
 
         with pytest.raises(DailyTokenLimitReached) as start:

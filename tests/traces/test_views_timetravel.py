@@ -10,6 +10,7 @@ from django.urls import reverse
 from orchestrator import budgets, registry, services
 from orchestrator.models import Execution
 from traces.models import Step
+from tests.factories import fixture_execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,7 +97,7 @@ class ForkViewTests:
         self, client, users, parent,
     ) -> None:  # type: ignore[no-untyped-def]
         budgets.graph_budget_set(user=users["admin"], graph_name="seed", token_budget=None, daily_token_limit=10_000)
-        Execution.objects.create(graph_name="seed", tokens_used=10_000, status=Execution.Status.SUCCEEDED)
+        fixture_execution(graph_name="seed", tokens_used=10_000, status=Execution.Status.SUCCEEDED)
         client.force_login(users["operator"])
         response = self.post(client, parent, state=json.dumps({"reports": ["edited"]}))
         assert response.status_code == 429

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestrator import services
 from orchestrator.errors import LoopgateError
 from orchestrator.models import Execution
+from traces.models import Step
 
 
 class Command(BaseCommand):
@@ -62,8 +63,6 @@ class Command(BaseCommand):
         self._follow(execution, opts["timeout"])
 
     def _follow(self, execution: Execution, timeout: float) -> None:
-        from traces.models import Step
-
         seen = 0
         began = time.monotonic()
         while True:

@@ -1,0 +1,27 @@
+"""The traces app's view of a worker's run (``orchestrator.hooks.RunObserver``): every
+event of the stream becomes node spans and steps (recorder.py), every LLM, tool and
+routing call a span (callbacks.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.models import Execution
+from traces.callbacks import TraceCallbackHandler
+from traces.recorder import TraceRecorder
+
+
+class TraceObserver:
+    def __init__(self, execution: Execution) -> None:
+        self.recorder = TraceRecorder(execution.id)
+        self.callbacks: list[Any] = [TraceCallbackHandler(execution.id)]
+
+    def on_event(self, event: dict[str, Any]) -> bool:
+        return self.recorder.on_event(event) is not None
+
+    def on_stop(self, error: BaseException | None) -> None:
+        """Nothing to close: spans and steps are written as they happen."""
+
+    @property
+    def failed_node(self) -> str | None:
+        return self.recorder.failed_node
