@@ -69,6 +69,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from orchestrator.budgets.guard import output_cap
+
 OFFLINE_MODEL_NAME = "loopgate-offline"
 # The offline supervisor's idea of "enough research": with the deep_research
 # example's default of three rounds it ends the loop by its own judgement, just
@@ -130,6 +132,36 @@ def configured_model_name() -> str:
     return _setting("LOOPGATE_LLM_MODEL")
 
 
+def with_output_cap(run_manager: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A call's keyword arguments with ``max_tokens`` lowered to what the execution's budget leaves it
+    (``orchestrator.budgets.guard``): the call cannot spend past the budget, whatever it is asked."""
+    cap = output_cap(run_manager)
+    if cap is not None:
+        asked = kwargs.get("max_tokens")
+        kwargs = {**kwargs, "max_tokens": cap if asked is None else min(int(asked), cap)}
+    return kwargs
+
+
+def _budget_capped_chat_openai() -> type:
+    """``ChatOpenAI`` that passes the budget's output cap with every call, streamed or not."""
+    from langchain_openai import ChatOpenAI
+
+    class BudgetCappedChatOpenAI(ChatOpenAI):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            return super()._generate(messages, stop, run_manager, **with_output_cap(run_manager, kwargs))
+
+        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            return await super()._agenerate(messages, stop, run_manager, **with_output_cap(run_manager, kwargs))
+
+        def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            return super()._stream(messages, stop, run_manager, **with_output_cap(run_manager, kwargs))
+
+        def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            return super()._astream(messages, stop, run_manager, **with_output_cap(run_manager, kwargs))
+
+    return BudgetCappedChatOpenAI
+
+
 def get_chat_model(purpose: str = "default") -> BaseChatModel:
     """The chat model for one agent role of an example graph.
 
@@ -150,8 +182,8 @@ def get_chat_model(purpose: str = "default") -> BaseChatModel:
         raise ImproperlyConfigured(
             "LOOPGATE_LLM_BASE_URL is set but LOOPGATE_LLM_MODEL is empty: name the model the endpoint serves."
         )
-    # Imported here: an offline installation never needs the OpenAI client.
-    from langchain_openai import ChatOpenAI
+    # Built here: an offline installation never needs the OpenAI client.
+    ChatOpenAI = _budget_capped_chat_openai()  # noqa: N806 - a class
 
     # Local servers (Ollama, vLLM, llama.cpp) need no key, but the OpenAI client
     # refuses to start without one; a placeholder keeps those working.
@@ -283,6 +315,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        kwargs = with_output_cap(run_manager, kwargs)
         tools: list[dict[str, Any]] = list(kwargs.get("tools") or [])
         tool_choice = kwargs.get("tool_choice")
         role = self._role(messages)
@@ -302,12 +335,17 @@ class OfflineChatModel(BaseChatModel):
             len(c["name"]) + len(json.dumps(c["args"], sort_keys=True, default=str)) for c in tool_calls
         )
         input_tokens, output_tokens = count_tokens(input_chars), count_tokens(output_chars)
+        max_tokens = kwargs.get("max_tokens")
+        cut_short = max_tokens is not None and output_tokens > int(max_tokens) and not tool_calls
+        if cut_short:  # like a provider: the answer stops at max_tokens
+            content = content[: int(max_tokens) * CHARS_PER_TOKEN]
+            output_tokens = count_tokens(len(content))
         usage = {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens,
         }
-        finish_reason = "tool_calls" if tool_calls else "stop"
+        finish_reason = "tool_calls" if tool_calls else "length" if cut_short else "stop"
         message = AIMessage(
             content=content,
             tool_calls=tool_calls,

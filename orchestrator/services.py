@@ -156,6 +156,7 @@ def execution_claim(*, execution_id: UUID, worker: str) -> Execution | None:
             lease_expires_at=now + lease_length(),
             started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
             updated_at=now,
+            tokens_reserved=0,  # a new claim: no LLM call of an earlier worker is in flight any more
         )
     if won != 1:
         return None

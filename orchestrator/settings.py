@@ -199,6 +199,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOOPGATE_GRAPHS = env_str("LOOPGATE_GRAPHS", "") or ""
 LOOPGATE_DEFAULT_RECURSION_LIMIT = env_int("LOOPGATE_DEFAULT_RECURSION_LIMIT", 50, minimum=1)
 LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000, minimum=0)
+# The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
+# a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
+LOOPGATE_OUTPUT_TOKEN_CAP = env_int("LOOPGATE_OUTPUT_TOKEN_CAP", 4_096, minimum=1)
 LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
 LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)

@@ -76,6 +76,9 @@ class Execution(models.Model):
     )
 
     tokens_used = models.BigIntegerField(default=0)
+    # Tokens held for LLM calls in flight (orchestrator/budgets/guard.py): each call reserves its prompt's
+    # estimate and its output cap before it is made, and settles the real figure after.
+    tokens_reserved = models.BigIntegerField(default=0)
     token_budget = models.BigIntegerField(null=True, blank=True)
     recursion_limit = models.PositiveIntegerField(default=50)
     step_count = models.PositiveIntegerField(default=0)

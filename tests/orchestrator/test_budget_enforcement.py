@@ -16,7 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestrator import budgets, registry, services
 from orchestrator.budgets import ExecutionOverBudget
-from orchestrator.models import Checkpoint, Execution
+from orchestrator.models import Checkpoint, Execution, TokenCharge
 from tests import budget_graphs
 from tests.factories import fixture_execution, make_role_users
 from tests.services import start_worker, wait_for
@@ -57,18 +57,20 @@ class BudgetCallbackTests(TestCase):
                                                "span_id": str(refused.id), "input_tokens": 0, "output_tokens": 0})
         self.assertIn("used 10,000 of its 10,000 token budget", error.message)
 
-    def test_a_call_that_goes_over_stops_the_execution_after_it(self) -> None:
+    def test_a_call_whose_model_ignores_the_cap_is_charged_once_and_the_next_is_refused(self) -> None:
+        # The fake model reports 1,000 tokens whatever max_tokens says: the third call, reserved with the
+        # 500 tokens left, spends 1,000. It is charged as spent, once, its node's update is kept, and the
+        # fourth call is refused before it is made.
         execution = fixture_execution(graph_name="t_budget_loop", token_budget=2_500)
         error, state = run_in_process(execution)
         execution.refresh_from_db()
-        self.assertEqual(execution.tokens_used, 3_000)
-        self.assertEqual(state["n"], 2)  # the third call's node failed: its update was not written
-        last = Span.objects.filter(execution=execution, kind=Span.Kind.LLM).order_by("started_at").last()
-        self.assertEqual(error.extra["when"], "after_call")
-        self.assertEqual(error.extra["call"]["span_id"], str(last.id))
-        self.assertEqual(error.extra["call"]["number"], 3)
-        self.assertEqual((error.extra["node"], error.extra["step"]), ("think", 3))
-        self.assertIn("took the execution to 3,000 tokens, over its 2,500 budget", error.message)
+        self.assertEqual((execution.tokens_used, execution.tokens_reserved), (3_000, 0))
+        self.assertEqual(state["n"], 3)
+        self.assertEqual(TokenCharge.objects.filter(execution=execution, status="settled").count(), 3)
+        self.assertEqual(error.extra["when"], "before_call")
+        self.assertEqual(error.extra["call"]["number"], 4)
+        self.assertEqual((error.extra["node"], error.extra["step"]), ("think", 4))
+        self.assertIn("used 3,000 of its 2,500 token budget", error.message)
 
     def test_an_execution_without_a_budget_is_not_stopped(self) -> None:
         execution = fixture_execution(graph_name="t_budget_loop", token_budget=None)

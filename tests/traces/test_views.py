@@ -114,7 +114,7 @@ class ExecutionPageTests(TraceViewTestCase):
 
     def test_the_header_shows_status_version_who_timing_tokens_cost_and_waiting_approvals(self) -> None:
         e = make_execution(status=Status.INTERRUPTED, created_by=self.users["operator"], tokens_used=17_400,
-                           token_budget=20_000, finished_at=None)
+                           tokens_reserved=1_200, token_budget=20_000, finished_at=None)
         make_llm_step(e)
         approval = Approval.objects.create(execution=e, interrupt_id="i-1", node="send_email", payload={"to": "x"})
         Approval.objects.create(execution=e, interrupt_id="i-2", node="old", status=Approval.Status.APPROVED)
@@ -126,6 +126,7 @@ class ExecutionPageTests(TraceViewTestCase):
         self.assertContains(response, "otto")
         self.assertContains(response, 'aria-valuenow="17400"')
         self.assertContains(response, "meter-warn")
+        self.assertContains(response, "+ 1,200 reserved")  # held for calls in flight, beside what was spent
         self.assertContains(response, "$0.0001")  # 412 in + 38 out at gpt-4o-mini prices
         self.assertContains(response, "1 approval waiting")
         self.assertContains(response, f'href="/approvals/{approval.id}/"')
