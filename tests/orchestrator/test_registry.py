@@ -291,7 +291,7 @@ class CompileTests(RegistryTestCase):
         builder.add_edge(START, "a")
         builder.add_edge("a", END)
         if not hasattr(builder, "set_node_defaults"):
-            self.fail("this LangGraph has no set_node_defaults; drop the workaround in registry._compile_builder")
+            self.fail("this LangGraph has no set_node_defaults; drop the workaround in registry.compiling._compile_builder")
         builder.set_node_defaults(error_handler=lambda s: {"n": -1})
         original = builder.compile()
         for _ in range(2):
