@@ -1,5 +1,11 @@
-"""Which graphs this deployment has: the built-in examples and the ``LOOPGATE_GRAPHS``
-entries, loaded once per value of the setting and kept for the process."""
+"""Which graphs this deployment has: the ``LOOPGATE_GRAPHS`` entries and, where
+``LOOPGATE_EXAMPLES`` is on, the built-in examples; loaded once per value of
+those settings and kept for the process.
+
+The deployment owns the names: a ``LOOPGATE_GRAPHS`` graph named like an
+example replaces it (the example module is not even imported). Old executions
+of the example keep their graph version, so the trace still says which code ran.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,9 @@ from orchestrator.registry.modules import ModuleCache
 
 logger = logging.getLogger("orchestrator.registry")
 
-# The built-in examples, shown before the LOOPGATE_GRAPHS entries. Adding an
-# example is one line here plus its module in orchestrator/examples/.
+# The built-in examples, shown before the LOOPGATE_GRAPHS entries when
+# LOOPGATE_EXAMPLES is on. Adding an example is one line here plus its module
+# in orchestrator/examples/.
 BUILTIN_GRAPHS: dict[str, str] = {
     "seed": "orchestrator.examples.seed:workflow",
     "finops": "orchestrator.examples.finops:workflow",
@@ -29,7 +36,7 @@ BUILTIN_GRAPHS: dict[str, str] = {
 
 
 def all_entries() -> list[GraphEntry]:
-    """Built-ins first, then the LOOPGATE_GRAPHS entries in file order; broken ones included."""
+    """The examples not replaced (when on), then the LOOPGATE_GRAPHS entries in file order; broken ones included."""
     return list(_current().entries.values())
 
 
@@ -73,42 +80,45 @@ def _setting_key(value: Any) -> str:
     return str(value or "")
 
 
+def examples_enabled() -> bool:
+    """Whether the built-in examples are registered: ``LOOPGATE_EXAMPLES`` (on with DEBUG unless set)."""
+    return bool(getattr(settings, "LOOPGATE_EXAMPLES", settings.DEBUG))
+
+
 def _current() -> _Loaded:
-    # Keyed on the setting's value, so override_settings (or a changed setting
+    # Keyed on the settings' values, so override_settings (or a changed setting
     # in a long-lived shell) reloads without anyone calling reset().
     global _loaded
     value = getattr(settings, "LOOPGATE_GRAPHS", "")
-    key = _setting_key(value)
+    examples = examples_enabled()
+    key = f"{examples}:{_setting_key(value)}"
     loaded = _loaded
     if loaded is not None and loaded.key == key:
         return loaded
     with _lock:
         if _loaded is None or _loaded.key != key:
-            _loaded = _load_all(key, value)
+            _loaded = _load_all(key, value, examples=examples)
         return _loaded
 
 
-def _load_all(key: str, value: Any) -> _Loaded:
-    entries: dict[str, GraphEntry] = {}
-    modules: ModuleCache = {}
-    for name, spec in BUILTIN_GRAPHS.items():
-        entries[name] = load_entry(name, spec, base_dir=Path.cwd(), builtin=True, modules=modules)
-
+def _load_all(key: str, value: Any, *, examples: bool) -> _Loaded:
     problem: str | None = None
     try:
         graphs, base_dir = _read_setting(value)
     except EntryError as exc:
         problem, graphs, base_dir = str(exc), {}, Path.cwd()
-    for name, raw in graphs.items():
-        if name in entries:
-            # Replacing a built-in silently would change what "seed" means in old executions.
-            entries[f"{name} (LOOPGATE_GRAPHS)"] = GraphEntry(
-                name=name, spec=str(raw), error=f"the name {name!r} is already used by a built-in example"
-            )
-            continue
-        entries[name] = load_entry(name, raw, base_dir=base_dir, builtin=False, modules=modules)
-    if problem:
         logger.warning("LOOPGATE_GRAPHS cannot be read: %s", problem)
+
+    entries: dict[str, GraphEntry] = {}
+    modules: ModuleCache = {}
+    if examples:
+        for name, spec in BUILTIN_GRAPHS.items():
+            if name in graphs:
+                logger.info("LOOPGATE_GRAPHS names a graph %r: it replaces the built-in example of that name", name)
+                continue
+            entries[name] = load_entry(name, spec, base_dir=Path.cwd(), builtin=True, modules=modules)
+    for name, raw in graphs.items():
+        entries[name] = load_entry(name, raw, base_dir=base_dir, builtin=False, modules=modules)
     return _Loaded(key=key, entries=entries, config_error=problem)
 
 
