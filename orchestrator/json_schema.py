@@ -125,9 +125,14 @@ def first_error(value: Any, schema: dict[str, Any]) -> SchemaViolation | None:
     try:
         Draft202012Validator.check_schema(schema)
         errors = Draft202012Validator(schema).iter_errors(value)
-        return next(iter(sorted(errors, key=lambda e: [str(p) for p in e.path])), None)
+        return next(iter(sorted(errors, key=_path_order)), None)
     except (SchemaError, Unresolvable, RecursionError, TypeError):
         return None
+
+
+def _path_order(error: SchemaViolation) -> list[tuple[int, int, str]]:
+    # List indexes in number order (2 before 10), and never an int compared with a key.
+    return [(0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in error.path]
 
 
 def errors_by_path(value: Any, schema: dict[str, Any]) -> dict[str, list[str]]:

@@ -54,6 +54,10 @@ class TestTypesAndChecks:
         assert error is not None and list(error.path) == ["home", "city"]
         assert json_schema.first_error({"name": "a", "home": {"city": "x"}}, PERSON) is None
         assert json_schema.first_error("anything", {"type": "no such type"}) is None
+        numbers = [0] * 12
+        numbers[2] = numbers[10] = "two"
+        error = json_schema.first_error(numbers, {"type": "array", "items": {"type": "integer"}})
+        assert error is not None and list(error.path) == [2]  # 2 before 10, not as text
 
     def test_errors_by_path_speak_to_people(self) -> None:
         errors = json_schema.errors_by_path({"home": {"city": 3}}, PERSON)
