@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from approvals import payloads
 from approvals.models import Approval
 from approvals.selectors import AGES
+from orchestrator.json_schema import resolve
 
 LONG_TEXT_KEYS = {"body", "content", "message", "text", "description", "prompt", "query", "note", "comment"}
 
@@ -84,25 +85,14 @@ class ActionForm:
     schema_given: bool = False
 
 
-def _resolve(node: Any, root: dict[str, Any]) -> Any:
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-        target: Any = root
-        for part in node["$ref"][2:].split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        if target is None:
-            break
-        node = target
-    return node
-
-
 def _field_kind(prop: dict[str, Any], root: dict[str, Any]) -> tuple[str, bool, dict[str, Any]]:
     """(kind, nullable, the property with refs resolved and a null alternative removed)."""
-    prop = _resolve(prop, root) if isinstance(prop, dict) else {}
+    prop = resolve(prop, root) if isinstance(prop, dict) else {}
     nullable = False
     for key in ("anyOf", "oneOf"):
         options = prop.get(key)
         if isinstance(options, list):
-            options = [_resolve(o, root) for o in options]
+            options = [resolve(o, root) for o in options]
             real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
             if len(real) < len(options):
                 nullable = True

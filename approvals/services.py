@@ -317,7 +317,7 @@ def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, 
             raise PermissionDenied(
                 "Four eyes: you started this execution, so another reviewer must decide its approvals."
             )
-        checked = payloads.check_decisions(approval.actions, decisions)
+        checked = payloads.check_decisions(approval.actions, decisions, fmt=approval.format)
         now = timezone.now()
         approval.status = payloads.status_of(checked)
         approval.decision = list(checked)

@@ -2,8 +2,10 @@
 entry that cannot be loaded, so a typo in LOOPGATE_GRAPHS is found at deploy
 time rather than when someone presses Start.
 
-Silence one with ``SILENCED_SYSTEM_CHECKS = ["loopgate.E001"]`` if a broken
-entry must not block those commands.
+Warnings, not errors: the deployment's graphs are not the database's, so a
+broken entry never stops ``migrate``, ``createsuperuser`` or any other command.
+The Graphs page and the server log show it too. Silence one with
+``SILENCED_SYSTEM_CHECKS = ["loopgate.W001"]``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error
+from django.core.checks import CheckMessage, Warning
 
-BROKEN_GRAPH = "loopgate.E001"
-BAD_GRAPHS_SETTING = "loopgate.E002"
+BROKEN_GRAPH = "loopgate.W001"
+BAD_GRAPHS_SETTING = "loopgate.W002"
 
 
 def check_graphs(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -27,7 +29,7 @@ def check_graphs(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[Che
     problem = registry.config_error()
     if problem:
         messages.append(
-            Error(
+            Warning(
                 f"LOOPGATE_GRAPHS cannot be read: {problem}",
                 hint='Give the path of a JSON file, or the JSON itself: {"graphs": {"name": "path/to/file.py:attr"}}.',
                 id=BAD_GRAPHS_SETTING,
@@ -36,7 +38,7 @@ def check_graphs(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[Che
     for entry in registry.all_entries():
         if entry.error is not None:
             messages.append(
-                Error(
+                Warning(
                     f"Graph {entry.name!r} ({entry.spec}) cannot be loaded: {entry.error}",
                     hint="Fix the entry in LOOPGATE_GRAPHS or the module it names; until then it cannot be started.",
                     id=BROKEN_GRAPH,

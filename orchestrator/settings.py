@@ -197,6 +197,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Loopgate ------------------------------------------------------------------
 LOOPGATE_GRAPHS = env_str("LOOPGATE_GRAPHS", "") or ""
+# The built-in example graphs: on in the embedded default (DEBUG on), off in
+# production unless asked for. A LOOPGATE_GRAPHS graph of the same name wins.
+LOOPGATE_EXAMPLES = env_bool("LOOPGATE_EXAMPLES", DEBUG)
 LOOPGATE_DEFAULT_RECURSION_LIMIT = env_int("LOOPGATE_DEFAULT_RECURSION_LIMIT", 50, minimum=1)
 LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000, minimum=0)
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):

@@ -43,7 +43,12 @@ TEST_GRAPHS = {
     "t_budget_loop": "tests.budget_graphs:loop",
     **{f"t_{name}": f"tests.approval_graphs:{name}" for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
 }
+# A test that starts workers with graphs of its own passes them in LOOPGATE_TEST_GRAPHS
+# ({"name": "spec"}, over the ones above), so the workers load what the test process does.
+TEST_GRAPHS.update(json.loads(os.environ.get("LOOPGATE_TEST_GRAPHS") or "{}"))
 LOOPGATE_GRAPHS = json.dumps({"graphs": TEST_GRAPHS})
+# The suite runs the built-in examples whatever DEBUG says.
+LOOPGATE_EXAMPLES = True
 # A queue of this run's own on the shared Redis: stale messages of other runs
 # never reach this run's workers. Worker processes inherit it from the environment.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("LOOPGATE_QUEUE", f"loopgate-test-{uuid.uuid4().hex[:8]}")

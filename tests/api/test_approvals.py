@@ -120,7 +120,7 @@ class ApprovalDecideApiTests:
     def test_an_edit_of_a_hitl_action_is_checked_against_its_arguments(self, api: Any) -> None:
         approval = waiting(HITL, graph="mailer")
         url = f"/api/v1/approvals/{approval.id}/decide/"
-        # No args_schema in the payload: any JSON object goes (approvals/payloads.py ANY_OBJECT), nothing else.
+        # No args_schema in the payload: any JSON object goes (approvals.payloads.ANY_OBJECT), nothing else.
         response = api("reviewer").post(url, {"decisions": [{"type": "edit", "args": ["bob@example.com"]}]},
                                         format="json")
         assert response.status_code == 400

@@ -177,3 +177,28 @@ class TestTimeouts:
     def test_a_payload_that_allows_no_refusal_has_no_timeout_answer(self) -> None:
         value = {**HITL_VALUE, "review_configs": [{"action_name": "send_email", "allowed_decisions": ["approve"]}]}
         assert payloads.timeout_value(payloads.HITL, payloads.parse(value)[1]) is None
+
+
+class TestOneModulePerFormat:
+    def test_each_format_is_one_payload_format_recognised_in_order(self) -> None:
+        names = [fmt.name for fmt in payloads.FORMATS]
+        assert names == [payloads.HITL, payloads.TOOL_APPROVAL, payloads.AGENT_INBOX, payloads.PLAIN]
+        assert all(isinstance(fmt, payloads.PayloadFormat) for fmt in payloads.FORMATS)
+        assert payloads.format_named(payloads.BREAKPOINT).recognises({"breakpoint": "before"}) is False
+        assert payloads.parse({"breakpoint": "before", "nodes": ["a"]})[0] == payloads.PLAIN
+
+    def test_a_format_may_check_decisions_more_strictly_than_the_shared_rule(self) -> None:
+        class NoEmptyReject(payloads.PayloadFormat):
+            name = "no_empty_reject"
+
+            def check_decision(self, action, raw):  # type: ignore[no-untyped-def]
+                decision, errors = super().check_decision(action, raw)
+                if decision is not None and decision["type"] == payloads.REJECT and not decision["message"]:
+                    return None, {"message": ["Say why."]}
+                return decision, errors
+
+        _fmt, actions = payloads.parse("ok?")
+        fmt = NoEmptyReject()
+        assert fmt.check_decision(actions[0], {"type": "reject", "message": "no"}) == (
+            {"type": "reject", "message": "no"}, {})
+        assert fmt.check_decision(actions[0], {"type": "reject"}) == (None, {"message": ["Say why."]})

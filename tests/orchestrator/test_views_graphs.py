@@ -49,6 +49,16 @@ class GraphListViewTests(GraphViewTestCase):
         self.assertNotContains(response, f'action="{START_URL}"')
         self.assertContains(response, "Starting an execution needs the operator or admin role.")
 
+    def test_with_examples_off_the_page_lists_only_the_deployments_graphs(self) -> None:
+        self.login("operator")
+        own = json.dumps({"graphs": {"mine": "tests.graphs:counter"}})
+        with override_settings(LOOPGATE_EXAMPLES=False, LOOPGATE_GRAPHS=own):
+            response = self.client.get(reverse("graphs"))
+        self.assertEqual([card.entry.name for card in response.context["cards"]], ["mine"])
+        self.assertContains(response, 'id="graph-mine"')
+        self.assertNotContains(response, 'id="graph-seed"')
+        self.assertNotContains(response, '<span class="badge">example</span>', html=True)
+
     def test_a_broken_entry_shows_its_error_on_its_card(self) -> None:
         self.login("admin")
         with override_settings(LOOPGATE_GRAPHS=json.dumps({"graphs": {"lost": "/nowhere/agent.py:graph"}})):
