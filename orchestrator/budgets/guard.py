@@ -177,6 +177,16 @@ class BudgetGuard:
         return TokenCharge.objects.filter(execution_id=self.execution_id).count()
 
 
+def with_output_cap(run_manager: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A model call's keyword arguments with ``max_tokens`` lowered to what the execution's budget leaves
+    it: the call cannot spend past the budget, whatever it was asked. For a model's ``_generate``."""
+    cap = output_cap(run_manager)
+    if cap is not None:
+        asked = kwargs.get("max_tokens")
+        kwargs = {**kwargs, "max_tokens": cap if asked is None else min(int(asked), cap)}
+    return kwargs
+
+
 def output_cap(run_manager: Any) -> int | None:
     """For a model's ``_generate``: the output tokens the budget leaves the call being made (``None``:
     no guard watches this run). Found through the run's callback handlers, where the trace callback

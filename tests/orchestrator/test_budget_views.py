@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime
 import json
 
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from orchestrator import budgets, registry, services
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
-from tests.factories import RoleClientTestCase, fixture_execution, fixture_llm_call, fixture_status, make_role_users
+from tests.base import PageTestCase
+from tests.factories import fixture_execution, fixture_llm_call, fixture_status
 from traces.models import Span
 
 Status = Execution.Status
@@ -22,7 +23,10 @@ DEFAULT_URL = reverse("budget_default_set")
 SEED_URL = reverse("graph_budget_set", args=["seed"])
 
 
-BudgetViewTestCase = RoleClientTestCase
+
+
+class BudgetViewTestCase(PageTestCase):
+    fresh_registry = True  # the pages list the registered graphs
 
 
 class BudgetsPermissionTests(BudgetViewTestCase):

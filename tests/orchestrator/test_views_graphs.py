@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
 
 from orchestrator import registry, services
 from orchestrator.models import Execution
-from tests.factories import RoleClientTestCase, make_role_users
+from tests.base import PageTestCase
 
 START_URL = reverse("graph_start", args=["seed"])
 
 
-GraphViewTestCase = RoleClientTestCase
+
+
+class GraphViewTestCase(PageTestCase):
+    fresh_registry = True  # the pages list the registered graphs
 
 
 class GraphListViewTests(GraphViewTestCase):
@@ -51,7 +54,7 @@ class GraphListViewTests(GraphViewTestCase):
 
     def test_with_examples_off_the_page_lists_only_the_deployments_graphs(self) -> None:
         self.login("operator")
-        own = json.dumps({"graphs": {"mine": "tests.graphs:counter"}})
+        own = json.dumps({"graphs": {"mine": "tests.orchestrator.graphs:counter"}})
         with override_settings(LOOPGATE_EXAMPLES=False, LOOPGATE_GRAPHS=own):
             response = self.client.get(reverse("graphs"))
         self.assertEqual([card.entry.name for card in response.context["cards"]], ["mine"])
