@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from approvals import payloads, selectors, services
 from approvals.models import Approval
-from orchestrator.api import PAGE_PARAMETERS, paginated, query, responses, service_validation_error, validated
+from orchestrator.api.plumbing import PAGE_PARAMETERS, paginated, query, responses, service_validation_error, validated
 from orchestrator.serializers import JsonObjectField, StrictCharField, page_of
 
 

@@ -19,7 +19,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
     message = f"The request body is larger than the limit of {limit:,} bytes."
     if request.path.startswith("/api/"):
-        # The API's error shape, as orchestrator.api.exception_handler renders it.
+        # The API's error shape, as orchestrator.api.plumbing.exception_handler renders it.
         return JsonResponse(
             {"message": message, "code": "request_too_large", "extra": {"limit_bytes": limit}}, status=413
         )

@@ -1,7 +1,7 @@
 """Shapes the REST API shares between endpoints: errors, pages, executions, strict input fields.
 
 Each endpoint's own input and output live nested in its ``<Noun><Verb>Api``
-(``orchestrator/api.py``, ``approvals/api.py``, ``traces/api.py``); only what
+(``orchestrator/api/``, ``approvals/api.py``, ``traces/api.py``); only what
 several of them return is here.
 """
 

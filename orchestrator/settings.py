@@ -313,10 +313,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Lists paginate with orchestrator.api.ApiPagination, named in each list API (no
-    # DEFAULT_PAGINATION_CLASS: DRF would import orchestrator.api while it imports DRF).
-    "EXCEPTION_HANDLER": "orchestrator.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "orchestrator.api.ApiAutoSchema",
+    # Lists paginate with orchestrator.api.plumbing.ApiPagination, named in each list API (no
+    # DEFAULT_PAGINATION_CLASS: DRF would import orchestrator.api.plumbing while it imports DRF).
+    "EXCEPTION_HANDLER": "orchestrator.api.plumbing.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "orchestrator.api.plumbing.ApiAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loopgate API",

@@ -23,6 +23,6 @@ urlpatterns = [
     path("executions/<uuid:execution_id>/budget/", views.execution_budget_raise, name="execution_budget_raise"),
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),
-    path("api/", include("orchestrator.api_urls")),
+    path("api/", include("orchestrator.api.urls")),
     path("admin/", admin.site.urls),
 ]

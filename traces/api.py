@@ -12,15 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import selectors
-from orchestrator.api import (
-    PAGE_PARAMETERS,
-    execution_for_output,
-    paginated,
-    query,
-    responses,
-    service_validation_error,
-    validated,
-)
+from orchestrator.api.executions import execution_for_output
+from orchestrator.api.plumbing import PAGE_PARAMETERS, paginated, query, responses, service_validation_error, validated
 from orchestrator.errors import GraphNotFound
 from orchestrator.serializers import ExecutionSerializer, JsonObjectField, StrictCharField, page_of
 from traces import services

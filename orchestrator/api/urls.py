@@ -1,6 +1,7 @@
 """URLs under /api/: the v1 endpoints, the OpenAPI schema and the interactive docs.
 
-Mounted from ``orchestrator/urls.py`` at ``api/``.
+Mounted from ``orchestrator/urls.py`` at ``api/``. Like the root URLconf, it names the
+feature apps' endpoints (approvals, traces) beside the core's: URL plumbing only.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.views import APIView
 
 from approvals.api import ApprovalDecideApi, ApprovalListApi
-from orchestrator.api import (
-    BudgetGetApi,
-    BudgetUpdateApi,
+from orchestrator.api.budgets import BudgetGetApi, BudgetUpdateApi
+from orchestrator.api.executions import (
     ExecutionBudgetRaiseApi,
     ExecutionCancelApi,
     ExecutionDetailApi,
     ExecutionListApi,
     ExecutionStartApi,
-    GraphListApi,
 )
+from orchestrator.api.graphs import GraphListApi
 from traces.api import ExecutionForkApi, ExecutionSpanListApi, ExecutionStepListApi
 
 app_name = "api"
