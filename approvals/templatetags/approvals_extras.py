@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from approvals.payloads import DECISION_LABELS
-from orchestrator.templatetags.loopgate import json_view
+from orchestrator.templatetags.json_viewer import json_view
 
 register = template.Library()
 

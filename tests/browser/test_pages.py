@@ -232,7 +232,7 @@ def test_shared_components_render_escaped_and_work(page, role_users):
         {"op": "change", "path": HOSTILE, "before": 1, "after": HOSTILE},
     ]
     html = Template(
-        """{% load loopgate static %}<!doctype html><html lang="en"><head><meta charset="utf-8">
+        """{% load loopgate json_viewer state_diff static %}<!doctype html><html lang="en"><head><meta charset="utf-8">
         <link rel="stylesheet" href="{% static 'css/loopgate.css' %}"><script src="{% static 'js/loopgate.js' %}"></script>
         <title>Components · Loopgate</title></head><body><main class="page">
         <div class="page-head"><h1>Components</h1><div class="actions">
