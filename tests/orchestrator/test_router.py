@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from orchestrator import budgets, router
 from orchestrator.budgets import ExecutionOverBudget
 from orchestrator.examples import deep_research
-from orchestrator.llm import OfflineChatModel
+from orchestrator.examples.offline_model import OfflineChatModel
 from orchestrator.models import Execution
 from orchestrator.router import HashingEmbeddings, LLMRouter, SemanticRouter, cosine
 from traces.callbacks import TraceCallbackHandler

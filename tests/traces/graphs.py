@@ -18,7 +18,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from orchestrator.llm import OfflineChatModel
+from orchestrator.examples.offline_model import OfflineChatModel
 
 
 class NestedState(TypedDict, total=False):
