@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from approvals import payloads
 from approvals.models import Approval
 from approvals.selectors import AGES
+from orchestrator.forms import add_service_errors, parse_json
 from orchestrator.json_schema import resolve
 
 LONG_TEXT_KEYS = {"body", "content", "message", "text", "description", "prompt", "query", "note", "comment"}
@@ -282,9 +283,9 @@ class DecisionForm(forms.Form):
                         args.pop(edit.key, None)
                     continue
                 try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    self.add_error(edit.name, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
+                    value = parse_json(text)
+                except ValidationError as exc:
+                    self.add_error(edit.name, exc)
                     continue
                 if edit.key == "":
                     if not isinstance(value, dict):
@@ -336,16 +337,7 @@ class DecisionForm(forms.Form):
         return None, ""
 
     def add_service_errors(self, exc: ValidationError) -> None:
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for key, messages in exc.message_dict.items():
-            name, prefix = self.field_for(key)
-            for message in messages:
-                if name is not None and name in self.fields:
-                    self.add_error(name, prefix + message)
-                else:
-                    self.add_error(None, prefix + message)
+        add_service_errors(self, exc, route=self.field_for)
 
     def edit_has_errors(self, card: ActionForm) -> bool:
         return any(e.name in self.errors for e in card.edit_fields)

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,12 +11,19 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from orchestrator import budgets as budgets_mod
 from orchestrator import htmx, registry, roles, selectors, services
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
+from orchestrator.forms import (
+    ApiTokenForm,
+    DefaultBudgetForm,
+    GraphBudgetForm,
+    GraphStartForm,
+    RaiseBudgetForm,
+    add_service_errors,
+)
 from orchestrator.types import AuthedRequest
 from orchestrator.models import BudgetDefault
 
@@ -29,56 +34,6 @@ def home(request: AuthedRequest) -> HttpResponse:
     if roles.can_decide(request.user) and not roles.is_admin(request.user):
         return redirect("approvals:inbox")
     return redirect("traces:executions")
-
-
-class GraphStartForm(forms.Form):
-    """Start one execution of a graph: its input as JSON, and optional limits."""
-
-    input = forms.CharField(
-        label="Input (JSON)",
-        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
-        error_messages={"required": "Give the input as a JSON object, e.g. {}."},
-    )
-    token_budget = forms.IntegerField(label="Token budget", required=False, min_value=0)
-    recursion_limit = forms.IntegerField(
-        label="Step limit", required=False, min_value=1, max_value=services.MAX_RECURSION_LIMIT
-    )
-
-    def __init__(self, *args: Any, entry: registry.GraphEntry, **kwargs: Any) -> None:
-        # One form per card on the same page: ids must differ, names stay plain.
-        kwargs.setdefault("auto_id", f"id_{entry.name}_%s")
-        kwargs.setdefault("initial", {"input": json.dumps(entry.example_input, indent=2, ensure_ascii=False)})
-        super().__init__(*args, **kwargs)
-        self.entry = entry
-        step_default = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
-        graph_budget = budgets_mod.graph_effective_budget(entry.name).token_budget
-        self.fields["token_budget"].widget.attrs["placeholder"] = f"{graph_budget:,}"
-        self.fields["token_budget"].help_text = (
-            f"Leave empty for the graph's budget ({graph_budget:,} tokens); only admins may give more."
-        )
-        self.fields["recursion_limit"].widget.attrs["placeholder"] = str(step_default)
-        self.fields["recursion_limit"].help_text = "Most super-steps the graph may take. Leave empty for the default."
-
-    def clean_input(self) -> dict[str, Any]:
-        text = self.cleaned_data["input"]
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
-        if not isinstance(value, dict):
-            raise ValidationError("The input must be a JSON object ({...}).")
-        return value
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        """Put a service's ValidationError on the fields it names; input keys go under the input."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for key, errors in exc.message_dict.items():
-            if key in self.fields:
-                self.add_error(key, errors)
-            else:
-                self.add_error("input", [f"{key}: {message}" for message in errors])
 
 
 @dataclass
@@ -167,54 +122,6 @@ def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
 # --- budgets (admins) ---------------------------------------------------------------------------
 
 
-class TokensField(forms.IntegerField):
-    """A token count; "50,000" and "50 000" are read as 50000, as the page shows them."""
-
-    widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "class": "tokens-input"})
-
-    def to_python(self, value: Any) -> int | None:
-        if isinstance(value, str):
-            value = value.replace(",", "").replace("_", "").replace(" ", "").replace("\u202f", "")
-        return super().to_python(value)
-
-    def prepare_value(self, value: Any) -> Any:
-        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-_TOKENS_ERRORS = {"invalid": "Give a whole number of tokens, like 50,000.",
-                  "min_value": "Give 0 or more tokens.",
-                  "max_value": f"At most {budgets_mod.MAX_TOKEN_BUDGET:,} tokens."}
-
-
-class DefaultBudgetForm(forms.Form):
-    token_budget = TokensField(label="Default budget per execution", min_value=0,
-                               max_value=budgets_mod.MAX_TOKEN_BUDGET,
-                               error_messages={**_TOKENS_ERRORS, "required": "Give a number of tokens."})
-
-
-class GraphBudgetForm(forms.Form):
-    token_budget = TokensField(label="Budget per execution", required=False, min_value=0,
-                               max_value=budgets_mod.MAX_TOKEN_BUDGET, error_messages=_TOKENS_ERRORS)
-    daily_token_limit = TokensField(label="Daily token limit", required=False, min_value=0,
-                                    max_value=budgets_mod.MAX_TOKEN_BUDGET, error_messages=_TOKENS_ERRORS)
-
-    def __init__(self, *args: Any, graph_name: str, default_budget: int, **kwargs: Any) -> None:
-        slug = slugify(graph_name)
-        kwargs.setdefault("auto_id", f"id_budget_{slug}_%s")
-        super().__init__(*args, **kwargs)
-        self.form_id = f"graph-budget-form-{slug}"
-        for field in self.fields.values():
-            # The inputs sit in the row's cells; the form element in the last one.
-            field.widget.attrs["form"] = self.form_id
-        self.fields["token_budget"].widget.attrs["placeholder"] = f"default ({default_budget:,})"
-        self.fields["daily_token_limit"].widget.attrs["placeholder"] = "no limit"
-
-
-class RaiseBudgetForm(forms.Form):
-    token_budget = TokensField(label="New budget", min_value=1, max_value=budgets_mod.MAX_TOKEN_BUDGET,
-                               error_messages={**_TOKENS_ERRORS, "required": "Give the new budget in tokens."})
-
-
 def _graph_budget_form(row: budgets_mod.GraphBudgetRow, default_budget: int, data: Any = None) -> GraphBudgetForm:
     initial = {"token_budget": row.budget.token_budget if row.budget else None,
                "daily_token_limit": row.daily_token_limit}
@@ -279,8 +186,7 @@ def graph_budget_set(request: AuthedRequest, name: str) -> HttpResponse:
         try:
             budgets_mod.graph_budget_set(user=request.user, graph_name=name, **form.cleaned_data)
         except ValidationError as exc:
-            for key, errors in exc.message_dict.items():
-                form.add_error(key if key in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             if not htmx.is_htmx(request):
                 messages.success(request, f"Saved the budget of {name}.")
@@ -329,17 +235,6 @@ def execution_budget_raise(request: AuthedRequest, execution_id: UUID) -> HttpRe
 
 
 # --- API tokens (admins) -----------------------------------------------------------------------------
-
-
-class ApiTokenForm(forms.Form):
-    username = forms.ChoiceField(label="User")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from django.contrib.auth.models import User
-
-        super().__init__(*args, **kwargs)
-        names = User.objects.filter(is_active=True).order_by("username").values_list("username", flat=True)
-        self.fields["username"].choices = [(name, name) for name in names]
 
 
 def _render_api_tokens(request: AuthedRequest, *, form: ApiTokenForm, new_token: Any = None,

@@ -8,6 +8,7 @@ such as ``operator.add``) show as additions at their new indexes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 
@@ -61,16 +62,15 @@ def _walk(before: Any, after: Any, path: str, out: list[DiffEntry]) -> None:
     out.append({"op": "change", "path": path or "(state)", "before": before, "after": after})
 
 
-def summarize(diff: list[DiffEntry]) -> str:
-    """"+2 keys, 1 changed" style summary for timeline rows."""
-    counts = {"add": 0, "remove": 0, "change": 0}
-    for entry in diff:
-        counts[entry["op"]] = counts.get(entry["op"], 0) + 1
+def summarize(diff: Any) -> str:
+    """"+2 added, 1 changed, −1 removed" for a diff; "no changes" when empty (or not a diff)."""
+    entries = [e for e in (diff if isinstance(diff, (list, tuple)) else []) if isinstance(e, Mapping)]
+    counts = {op: sum(1 for e in entries if e.get("op") == op) for op in ("add", "change", "remove")}
     parts = []
     if counts["add"]:
         parts.append(f"+{counts['add']} added")
-    if counts["remove"]:
-        parts.append(f"−{counts['remove']} removed")
     if counts["change"]:
         parts.append(f"{counts['change']} changed")
-    return ", ".join(parts) or "no change"
+    if counts["remove"]:
+        parts.append(f"−{counts['remove']} removed")
+    return ", ".join(parts) if parts else "no changes"

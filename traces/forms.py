@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
+from orchestrator.forms import add_service_errors, nested_under, parse_json_object
 from orchestrator.models import Execution
 from traces.selectors import ExecutionFilters
 
@@ -65,26 +65,10 @@ class ForkForm(forms.Form):
             del self.fields["decide"]
 
     def clean_state(self) -> dict[str, Any]:
-        text = self.cleaned_data["state"]
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
-        if not isinstance(value, dict):
-            raise ValidationError("The state must be a JSON object ({...}).")
-        return value
+        return parse_json_object(self.cleaned_data["state"], what="The state")
 
     def add_service_errors(self, exc: ValidationError) -> None:
-        """A service's errors on the field they name; state keys go under the state."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc)
-            return
-        for key, messages in exc.message_dict.items():
-            if key in ("as_node",):
-                self.add_error("as_node", messages)
-            elif key in ("checkpoint", "checkpoint_ns"):
-                self.add_error(None, messages)
-            elif key == "state":
-                self.add_error("state", messages)
-            else:
-                self.add_error("state", [f"{key}: {message}" for message in messages])
+        """A service's errors on the field they name; state keys go under the state, and the
+        hidden checkpoint fields' on the form."""
+        add_service_errors(self, exc, route=nested_under("state", fields=("as_node", "state"),
+                                                          form_level=("checkpoint", "checkpoint_ns")))

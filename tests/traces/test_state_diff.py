@@ -6,6 +6,8 @@ from django.test import SimpleTestCase
 from django.utils.safestring import mark_safe
 
 from tests.escaping import HOSTILE, AssertSafeMixin, render_template
+from traces.diff import state_diff as state_diff_of
+from traces.diff import summarize
 from traces.templatetags import state_diff
 
 
@@ -56,3 +58,15 @@ class DiffViewTests(SimpleTestCase, AssertSafeMixin):
         self.assertNotIn("<script", render("{{ v|diff_summary }}", v=hostile))
         self.assertNotIn("<script", render("{{ v|diff_summary }}", v=[{"op": hostile}]))
 
+
+
+class SummarizeTests(SimpleTestCase):
+    def test_the_filter_is_the_diff_modules_summary(self):
+        diff = state_diff_of({"a": 1, "b": [1], "gone": 0}, {"a": 2, "b": [1, 2], "new": {}})
+        self.assertEqual(summarize(diff), "+2 added, 1 changed, −1 removed")
+        self.assertEqual(render("{{ d|diff_summary }}", d=diff), summarize(diff))
+
+    def test_nothing_to_count(self):
+        for value in ([], None, "text", [1, "x"], [{"op": "other"}]):
+            with self.subTest(value=value):
+                self.assertEqual(summarize(value), "no changes")

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 
 from orchestrator.templatetags.json_viewer import join, json_view, render, scalar
 from orchestrator.templatetags.loopgate import as_text
+from traces.diff import summarize
 
 register = template.Library()
 
@@ -73,14 +74,5 @@ def diff_view(diff: Any) -> SafeString:
 
 @register.filter
 def diff_summary(diff: Any) -> str:
-    """"+2 added, 1 changed, −1 removed" for a diff list; "no changes" when empty."""
-    entries = [e for e in (diff if isinstance(diff, (list, tuple)) else []) if isinstance(e, Mapping)]
-    counts = {op: sum(1 for e in entries if e.get("op") == op) for op in _DIFF_OPS}
-    parts = []
-    if counts["add"]:
-        parts.append(f"+{counts['add']} added")
-    if counts["change"]:
-        parts.append(f"{counts['change']} changed")
-    if counts["remove"]:
-        parts.append(f"−{counts['remove']} removed")
-    return ", ".join(parts) if parts else "no changes"
+    """``{{ step.diff|diff_summary }}``: "+2 added, 1 changed, −1 removed" (``traces.diff.summarize``)."""
+    return summarize(diff)
