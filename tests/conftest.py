@@ -1,4 +1,4 @@
-"""Suite-wide set-up: the real services must be there, or the run stops saying so."""
+"""Suite-wide set-up: the real services must be there, or the run stops saying so; the role users."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def users(db: None) -> dict:
+    """The four role users for pytest-style tests (services, consumers, graphs run in the test's
+    thread). Page and API tests get them, logged in or with a token, from ``tests/base.py``."""
+    from tests.factories import make_role_users
+
+    return make_role_users()

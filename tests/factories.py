@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.test import TestCase
 
 from orchestrator import roles
 from orchestrator.models import Execution
@@ -27,24 +26,6 @@ def make_role_users() -> dict[str, User]:
         "operator": make_user("otto", roles.OPERATORS),
         "outsider": make_user("charlie"),
     }
-
-
-class RoleClientTestCase(TestCase):
-    """A view test case with the four users (``self.users``) and ``login(role)``;
-    the graph registry is reset around each test."""
-
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
-    def setUp(self) -> None:
-        from orchestrator import registry
-
-        registry.reset()
-        self.addCleanup(registry.reset)
-
-    def login(self, role: str) -> None:
-        self.client.force_login(self.users[role])
 
 
 def fixture_execution(**fields: Any) -> Execution:

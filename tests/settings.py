@@ -33,15 +33,16 @@ import uuid  # noqa: E402
 
 # The runner tests' graphs, loaded by worker processes the way users' graphs are.
 TEST_GRAPHS = {
-    "t_counter": "tests.graphs:counter",
-    "t_forever": "tests.graphs:forever",
-    "t_boom": "tests.graphs:boom",
-    "t_guarded": "tests.graphs:guarded_compiled",
-    "t_guarded_after": "tests.graphs:guarded_after",
-    "t_parallel": "tests.graphs:parallel",
-    "t_typed": "tests.graphs:typed",
-    "t_budget_loop": "tests.budget_graphs:loop",
-    **{f"t_{name}": f"tests.approval_graphs:{name}" for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
+    "t_counter": "tests.orchestrator.graphs:counter",
+    "t_forever": "tests.orchestrator.graphs:forever",
+    "t_boom": "tests.orchestrator.graphs:boom",
+    "t_guarded": "tests.orchestrator.graphs:guarded_compiled",
+    "t_guarded_after": "tests.orchestrator.graphs:guarded_after",
+    "t_parallel": "tests.orchestrator.graphs:parallel",
+    "t_typed": "tests.orchestrator.graphs:typed",
+    "t_budget_loop": "tests.orchestrator.budget_graphs:loop",
+    **{f"t_{name}": f"tests.approvals.graphs:{name}"
+       for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
 }
 # A test that starts workers with graphs of its own passes them in LOOPGATE_TEST_GRAPHS
 # ({"name": "spec"}, over the ones above), so the workers load what the test process does.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from unittest import mock
 
-from django.test import TestCase, override_settings
-from rest_framework.test import APIClient
+from django.test import override_settings
 
 from approvals.models import Approval
 from tests.approvals.factories import make_approval, make_execution
-from tests.factories import make_role_users
+from tests.base import ApiTestCase
 
 RESIZE = {
     "action_requests": [{"name": "resize", "args": {"size": "3", "zone": "eu"}}],
@@ -17,22 +16,17 @@ RESIZE = {
 }
 
 
-class ApprovalDecideApiTests(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
+class ApprovalDecideApiTests(ApiTestCase):
     def setUp(self) -> None:
+        super().setUp()
         for target in ("orchestrator.tasks.advance.delay", "approvals.tasks.notify_created.delay"):
             patcher = mock.patch(target)
             patcher.start()
             self.addCleanup(patcher.stop)
 
     def post(self, role: str, approval: Approval, body: dict):  # type: ignore[no-untyped-def]
-        client = APIClient()
-        client.force_authenticate(self.users[role])
         with self.captureOnCommitCallbacks(execute=True):
-            return client.post(f"/api/v1/approvals/{approval.id}/decide/", body, format="json")
+            return self.api(role).post(f"/api/v1/approvals/{approval.id}/decide/", body, format="json")
 
     def test_without_a_schema_an_edit_may_change_a_type_and_add_an_argument(self) -> None:
         approval = make_approval(value=RESIZE)

@@ -12,7 +12,6 @@ from django.contrib.auth.models import AnonymousUser
 from approvals import live, services
 from approvals.routing import websocket_urlpatterns
 from tests.approvals.factories import make_approval
-from tests.factories import make_role_users
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 5
@@ -23,11 +22,6 @@ def communicator(user, query: str = "") -> WebsocketCommunicator:  # type: ignor
     socket = WebsocketCommunicator(app, "/ws/approvals/" + (f"?{query}" if query else ""))
     socket.scope["user"] = user
     return socket
-
-
-@pytest.fixture
-def users():  # type: ignore[no-untyped-def]
-    return make_role_users()
 
 
 @pytest.fixture(autouse=True)

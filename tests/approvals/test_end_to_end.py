@@ -23,7 +23,7 @@ from orchestrator import registry
 from orchestrator import services as executions
 from orchestrator.errors import AlreadyDecided
 from orchestrator.models import Execution
-from tests.approval_graphs import EMAIL
+from tests.approvals.graphs import EMAIL
 from tests.factories import make_role_users, make_user
 from tests.services import Proc, start_worker, wait_for
 

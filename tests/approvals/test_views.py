@@ -8,7 +8,7 @@ import io
 import json
 from unittest import mock
 
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +17,7 @@ from approvals.models import Approval
 from orchestrator.models import AuditEntry
 from orchestrator.models import Execution
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
-from tests.factories import make_role_users
+from tests.base import PageTestCase
 
 HOSTILE = '<script>alert("x")</script>'
 TOOL_SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
@@ -29,19 +29,13 @@ def with_schema(schema: dict) -> dict:
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-class ApprovalViewTestCase(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
+class ApprovalViewTestCase(PageTestCase):
     def setUp(self) -> None:
+        super().setUp()
         for target in ("orchestrator.tasks.advance.delay", "approvals.tasks.notify_created.delay"):
             patcher = mock.patch(target)
             patcher.start()
             self.addCleanup(patcher.stop)
-
-    def login(self, role: str) -> None:
-        self.client.force_login(self.users[role])
 
     def post_decision(self, approval: Approval, data: dict, **extra: str):  # type: ignore[no-untyped-def]
         with self.captureOnCommitCallbacks(execute=True):

@@ -18,7 +18,7 @@ from approvals import live
 from approvals.models import Approval
 from orchestrator import services as executions
 from orchestrator.models import Execution
-from tests.approval_graphs import EMAIL
+from tests.approvals.graphs import EMAIL
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
 from tests.browser.conftest import login, screenshot
 from tests.services import Proc, start_worker, wait_for

@@ -17,8 +17,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from orchestrator import budgets, registry, services
 from orchestrator.budgets import ExecutionOverBudget
 from orchestrator.models import Checkpoint, Execution, TokenCharge
-from tests import budget_graphs
 from tests.factories import fixture_execution, make_role_users
+from tests.orchestrator import budget_graphs
 from tests.services import start_worker, wait_for
 from traces.callbacks import TraceCallbackHandler
 from traces.models import Span

@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime
 import json
 
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from orchestrator import budgets, registry, services
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
-from tests.factories import RoleClientTestCase, fixture_execution, fixture_llm_call, fixture_status, make_role_users
+from tests.base import PageTestCase
+from tests.factories import fixture_execution, fixture_llm_call, fixture_status
 from traces.models import Span
 
 Status = Execution.Status
@@ -22,10 +23,9 @@ DEFAULT_URL = reverse("budget_default_set")
 SEED_URL = reverse("graph_budget_set", args=["seed"])
 
 
-BudgetViewTestCase = RoleClientTestCase
 
 
-class BudgetsPermissionTests(BudgetViewTestCase):
+class BudgetsPermissionTests(PageTestCase):
     def test_reviewers_operators_and_outsiders_get_403_on_every_budget_url(self) -> None:
         execution = fixture_execution(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=10,
                                              token_budget=10)
@@ -58,7 +58,7 @@ class BudgetsPermissionTests(BudgetViewTestCase):
 
 
 @override_settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=50_000)
-class BudgetsPageTests(BudgetViewTestCase):
+class BudgetsPageTests(PageTestCase):
     def test_an_admin_sees_the_default_a_row_per_graph_todays_usage_and_the_change_log(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=20_000)
@@ -112,7 +112,7 @@ class BudgetsPageTests(BudgetViewTestCase):
 
 
 @override_settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=50_000)
-class BudgetFormTests(BudgetViewTestCase):
+class BudgetFormTests(PageTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.login("admin")
@@ -179,7 +179,7 @@ class BudgetFormTests(BudgetViewTestCase):
         self.assertEqual(response.status_code, 404)
 
 
-class RaiseBudgetViewTests(BudgetViewTestCase):
+class RaiseBudgetViewTests(PageTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.execution = fixture_execution(
@@ -238,7 +238,7 @@ class RaiseBudgetViewTests(BudgetViewTestCase):
         self.assertFalse(BudgetChange.objects.exists())
 
 
-class GraphsPageBudgetTests(BudgetViewTestCase):
+class GraphsPageBudgetTests(PageTestCase):
     def test_the_start_form_names_the_graphs_budget(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=None)

@@ -2,54 +2,46 @@
 
 from __future__ import annotations
 
-import pytest
-from django.test import Client
 from django.urls import reverse
 
-from tests.factories import make_role_users
+from tests.base import PageTestCase
 
 PAGES = ["home", "approvals:inbox", "traces:executions", "graphs", "budgets"]
 
 
-@pytest.fixture
-def users(db):  # type: ignore[no-untyped-def]
-    return make_role_users()
-
-
-class AuthTests:
-    @pytest.mark.django_db
-    def test_every_page_but_login_redirects_anonymous_users_to_login(self, client: Client) -> None:
+class AuthTests(PageTestCase):
+    def test_every_page_but_login_redirects_anonymous_users_to_login(self) -> None:
         for name in PAGES:
-            response = client.get(reverse(name))
+            response = self.client.get(reverse(name))
             assert response.status_code == 302, name
             assert response["Location"].startswith(reverse("login")), name
-        assert client.get(reverse("login")).status_code == 200
+        assert self.client.get(reverse("login")).status_code == 200
 
-    def test_logging_in_and_out(self, client: Client, users) -> None:  # type: ignore[no-untyped-def]
-        response = client.post(reverse("login"), {"username": "rita", "password": "pw-for-tests"})
+    def test_logging_in_and_out(self) -> None:
+        response = self.client.post(reverse("login"), {"username": "rita", "password": "pw-for-tests"})
         assert response.status_code == 302
-        assert client.get(reverse("approvals:inbox")).status_code == 200
-        response = client.post(reverse("logout"))
+        assert self.client.get(reverse("approvals:inbox")).status_code == 200
+        response = self.client.post(reverse("logout"))
         assert response.status_code == 302
-        assert client.get(reverse("approvals:inbox")).status_code == 302
+        assert self.client.get(reverse("approvals:inbox")).status_code == 302
 
-    def test_a_wrong_password_is_refused_with_a_message(self, client: Client, users) -> None:  # type: ignore[no-untyped-def]
-        response = client.post(reverse("login"), {"username": "rita", "password": "nope"})
+    def test_a_wrong_password_is_refused_with_a_message(self) -> None:
+        response = self.client.post(reverse("login"), {"username": "rita", "password": "nope"})
         assert response.status_code == 200
         assert "correct username and password" in response.content.decode()
 
-    def test_reviewers_land_on_the_inbox_and_operators_on_executions(self, client: Client, users) -> None:  # type: ignore[no-untyped-def]
-        client.force_login(users["reviewer"])
-        assert client.get(reverse("home"))["Location"] == reverse("approvals:inbox")
-        client.force_login(users["operator"])
-        assert client.get(reverse("home"))["Location"] == reverse("traces:executions")
+    def test_reviewers_land_on_the_inbox_and_operators_on_executions(self) -> None:
+        self.login("reviewer")
+        assert self.client.get(reverse("home"))["Location"] == reverse("approvals:inbox")
+        self.login("operator")
+        assert self.client.get(reverse("home"))["Location"] == reverse("traces:executions")
 
-    def test_only_admins_open_the_budgets_page(self, client: Client, users) -> None:  # type: ignore[no-untyped-def]
+    def test_only_admins_open_the_budgets_page(self) -> None:
         for role, status in (("admin", 200), ("reviewer", 403), ("operator", 403), ("outsider", 403)):
-            client.force_login(users[role])
-            assert client.get(reverse("budgets")).status_code == status, role
+            self.login(role)
+            assert self.client.get(reverse("budgets")).status_code == status, role
 
-    def test_the_demo_command_creates_a_user_per_role(self, db) -> None:  # type: ignore[no-untyped-def]
+    def test_the_demo_command_creates_a_user_per_role(self) -> None:
         from django.contrib.auth.models import User
         from django.core.management import call_command
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.urls import reverse
 
 from orchestrator import registry, services
 from orchestrator.models import Execution
-from tests.factories import RoleClientTestCase, make_role_users
+from tests.base import PageTestCase
 
 START_URL = reverse("graph_start", args=["seed"])
 
 
-GraphViewTestCase = RoleClientTestCase
 
 
-class GraphListViewTests(GraphViewTestCase):
+class GraphListViewTests(PageTestCase):
     def test_an_operator_sees_each_graph_with_its_diagram_and_a_prefilled_start_form(self) -> None:
         self.login("operator")
         response = self.client.get(reverse("graphs"))
@@ -51,7 +50,7 @@ class GraphListViewTests(GraphViewTestCase):
 
     def test_with_examples_off_the_page_lists_only_the_deployments_graphs(self) -> None:
         self.login("operator")
-        own = json.dumps({"graphs": {"mine": "tests.graphs:counter"}})
+        own = json.dumps({"graphs": {"mine": "tests.orchestrator.graphs:counter"}})
         with override_settings(LOOPGATE_EXAMPLES=False, LOOPGATE_GRAPHS=own):
             response = self.client.get(reverse("graphs"))
         self.assertEqual([card.entry.name for card in response.context["cards"]], ["mine"])
@@ -81,7 +80,7 @@ class GraphListViewTests(GraphViewTestCase):
         self.assertTrue(response["Location"].startswith(reverse("login")))
 
 
-class GraphStartViewTests(GraphViewTestCase):
+class GraphStartViewTests(PageTestCase):
     def post(self, data: dict[str, str], url: str = START_URL):  # type: ignore[no-untyped-def]
         # Nothing is queued: the on-commit callback that would reach Celery is captured, not run.
         with self.captureOnCommitCallbacks(execute=False) as self.callbacks:

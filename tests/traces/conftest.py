@@ -1,4 +1,4 @@
-"""Fixtures of the trace tests: users of every role, and graphs run in the test process."""
+"""Fixtures of the trace tests: graphs run in the test process."""
 
 from __future__ import annotations
 
@@ -10,13 +10,6 @@ import pytest
 from orchestrator import registry, services
 from orchestrator.models import Execution
 from tests.traces.graphs import TRACE_GRAPHS
-
-
-@pytest.fixture
-def users(db: None) -> dict:
-    from tests.factories import make_role_users
-
-    return make_role_users()
 
 
 @pytest.fixture

@@ -81,6 +81,6 @@ agent_node.add_edge("prepare", "agent")
 agent_node.add_edge("agent", END)
 
 TRACE_GRAPHS = json.dumps(
-    {"graphs": {"t_counter": "tests.graphs:counter", "t_boom": "tests.graphs:boom",
+    {"graphs": {"t_counter": "tests.orchestrator.graphs:counter", "t_boom": "tests.orchestrator.graphs:boom",
                 "t_nested": "tests.traces.graphs:nested", "t_agent_node": "tests.traces.graphs:agent_node"}}
 )

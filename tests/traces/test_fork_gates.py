@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
+from django.test import override_settings
 
 from approvals import services as approvals
 from approvals.models import Approval
@@ -30,10 +29,10 @@ from orchestrator import registry, services
 from orchestrator.errors import AlreadyDecided, PermissionDenied
 from orchestrator.models import Execution
 from traces import services as trace_services
-from traces.models import Step
+from tests.base import ApiTransactionTestCase
 from tests.traces.graphs import TRACE_GRAPHS
+from traces.models import Step
 
-pytestmark = pytest.mark.django_db(transaction=True)
 Status = Execution.Status
 
 
@@ -65,19 +64,6 @@ def run(monkeypatch: pytest.MonkeyPatch, settings: Any, runlog: Path) -> Callabl
     registry.reset()
 
 
-@pytest.fixture
-def users(db: None) -> dict:
-    from tests.factories import make_role_users
-
-    return make_role_users()
-
-
-def api(user: Any) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
-
-
 def start(run: Callable, graph: str, input: dict[str, Any], user: Any = None) -> Execution:
     execution = run(services.execution_start(graph_name=graph, input=input, user=user))
     assert execution.status == Status.INTERRUPTED, execution.error
@@ -105,17 +91,25 @@ def decide(approval: Approval, user: Any, kind: str = "approve") -> Approval:
 APPROVED = {"decision": {"outcome": "approved", "by": "x"}}
 
 
-class FinOpsForkTests:
-    def test_the_reported_journey_through_the_rest_fork_waits_for_a_reviewer(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"}, users["operator"])
-        steps = api(users["operator"]).get(f"/api/v1/executions/{parent.id}/steps/").json()["results"]
-        response = api(users["operator"]).post(
+class ForkGateTestCase(ApiTransactionTestCase):
+    """``self.advance(execution)`` advances it in the test's thread; ``self.runlog`` counts the nodes that ran."""
+
+    @pytest.fixture(autouse=True)
+    def _graphs(self, run: Callable[[Execution], Execution], runlog: Path) -> None:
+        self.advance, self.runlog = run, runlog
+
+
+class FinOpsForkTests(ForkGateTestCase):
+    def test_the_reported_journey_through_the_rest_fork_waits_for_a_reviewer(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"}, self.users["operator"])
+        steps = self.api("operator").get(f"/api/v1/executions/{parent.id}/steps/").json()["results"]
+        response = self.api("operator").post(
             f"/api/v1/executions/{parent.id}/fork/",
             {"checkpoint_id": steps[-1]["checkpoint_id"], "state": APPROVED, "as_node": "await_approval"},
             format="json",
         )
         assert response.status_code == 202, response.content
-        fork = run(Execution.objects.get(id=response.json()["id"]))
+        fork = self.advance(Execution.objects.get(id=response.json()["id"]))
         assert fork.status == Status.INTERRUPTED
         assert "actions_taken" not in (fork.state or {}) or fork.state["actions_taken"] == []
         [hold] = pending(fork)
@@ -124,66 +118,66 @@ class FinOpsForkTests:
         assert "await_approval" in hold.actions[0]["description"]
         assert len(pending(parent)) == 1, "the parent's approval is untouched until someone decides"
 
-    def test_a_reviewer_approving_the_hold_lets_the_fork_act_once_and_settles_the_parent(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"}, users["operator"])
+    def test_a_reviewer_approving_the_hold_lets_the_fork_act_once_and_settles_the_parent(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"}, self.users["operator"])
         [original] = pending(parent)
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values=APPROVED, as_node="await_approval"))
         [hold] = pending(fork)
-        decide(hold, users["reviewer"])
-        fork = run(fork)
+        decide(hold, self.users["reviewer"])
+        fork = self.advance(fork)
         assert fork.status == Status.SUCCEEDED, fork.error
         assert fork.state["outcome"] == "shut_down"
         assert len(fork.state["actions_taken"]) == 1
         original.refresh_from_db()
         parent.refresh_from_db()
         assert original.status == Approval.Status.FORKED
-        assert original.decided_by == users["reviewer"]
+        assert original.decided_by == self.users["reviewer"]
         assert parent.status == Status.CANCELLED
         assert str(fork.id)[:8] in parent.error["reason"]
         assert AuditEntry.objects.filter(approval_id=original.id, kind=AuditEntry.Kind.DECISION, outcome="forked",
-                                         actor=users["reviewer"]).exists()
+                                         actor=self.users["reviewer"]).exists()
         # Approving the original afterwards is refused: nothing acts twice.
-        response = api(users["reviewer"]).post(f"/api/v1/approvals/{original.id}/decide/",
-                                               {"decisions": [{"type": "approve"}]}, format="json")
+        response = self.api("reviewer").post(f"/api/v1/approvals/{original.id}/decide/",
+                                                    {"decisions": [{"type": "approve"}]}, format="json")
         assert response.status_code == 409
         assert "rita" in response.json()["message"]
 
-    def test_a_rejected_hold_cancels_the_fork_and_leaves_the_parent_waiting(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"})
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+    def test_a_rejected_hold_cancels_the_fork_and_leaves_the_parent_waiting(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"})
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values=APPROVED, as_node="await_approval"))
-        decide(pending(fork)[0], users["reviewer"], "reject")
-        fork = run(fork)
+        decide(pending(fork)[0], self.users["reviewer"], "reject")
+        fork = self.advance(fork)
         assert fork.status == Status.CANCELLED
         assert "actions_taken" not in fork.state or fork.state["actions_taken"] == []
         assert len(pending(parent)) == 1
 
-    def test_an_admins_fork_made_as_their_decision_settles_the_original(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"}, users["operator"])
+    def test_an_admins_fork_made_as_their_decision_settles_the_original(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"}, self.users["operator"])
         [original] = pending(parent)
-        steps = api(users["admin"]).get(f"/api/v1/executions/{parent.id}/steps/").json()["results"]
-        response = api(users["admin"]).post(
+        steps = self.api("admin").get(f"/api/v1/executions/{parent.id}/steps/").json()["results"]
+        response = self.api("admin").post(
             f"/api/v1/executions/{parent.id}/fork/",
             {"checkpoint_id": steps[-1]["checkpoint_id"], "state": APPROVED, "as_node": "await_approval",
              "decide": True}, format="json")
         assert response.status_code == 202, response.content
-        fork = run(Execution.objects.get(id=response.json()["id"]))
+        fork = self.advance(Execution.objects.get(id=response.json()["id"]))
         assert fork.status == Status.SUCCEEDED, fork.error
         assert len(fork.state["actions_taken"]) == 1
         original.refresh_from_db()
-        assert (original.status, original.decided_by) == (Approval.Status.FORKED, users["admin"])
+        assert (original.status, original.decided_by) == (Approval.Status.FORKED, self.users["admin"])
         entry = AuditEntry.objects.get(approval_id=original.id, kind=AuditEntry.Kind.DECISION)
         assert entry.detail["fork"] == str(fork.id) and entry.detail["as_node"] == "await_approval"
-        response = api(users["reviewer"]).post(f"/api/v1/approvals/{original.id}/decide/",
-                                               {"decisions": [{"type": "approve"}]}, format="json")
+        response = self.api("reviewer").post(f"/api/v1/approvals/{original.id}/decide/",
+                                                    {"decisions": [{"type": "approve"}]}, format="json")
         assert response.status_code == 409
 
-    def test_an_operator_may_not_make_a_fork_their_decision(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"})
-        response = api(users["operator"]).post(
+    def test_an_operator_may_not_make_a_fork_their_decision(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"})
+        response = self.api("operator").post(
             f"/api/v1/executions/{parent.id}/fork/",
             {"checkpoint_id": head_checkpoint(parent), "state": APPROVED, "as_node": "await_approval",
              "decide": True}, format="json")
@@ -191,134 +185,134 @@ class FinOpsForkTests:
         assert Execution.objects.count() == 1
         assert len(pending(parent)) == 1
 
-    def test_four_eyes_keeps_the_parents_starter_from_deciding_by_fork(self, run, users, settings) -> None:  # type: ignore[no-untyped-def]
-        settings.LOOPGATE_FOUR_EYES_GRAPHS = ["finops"]
-        parent = start(run, "finops", {"account": "acme-prod"}, users["admin"])
+    @override_settings(LOOPGATE_FOUR_EYES_GRAPHS=["finops"])
+    def test_four_eyes_keeps_the_parents_starter_from_deciding_by_fork(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"}, self.users["admin"])
         with pytest.raises(PermissionDenied):
-            trace_services.execution_fork(execution_id=parent.id, user=users["admin"],
+            trace_services.execution_fork(execution_id=parent.id, user=self.users["admin"],
                                           checkpoint_id=head_checkpoint(parent), values=APPROVED,
                                           as_node="await_approval", decide=True)
         assert Execution.objects.count() == 1
         assert len(pending(parent)) == 1
 
-    def test_the_state_pages_fork_form_holds_the_fork_too(self, run, users, client) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"})
-        client.force_login(users["operator"])
-        page = client.get(f"/executions/{parent.id}/state/")
+    def test_the_state_pages_fork_form_holds_the_fork_too(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"})
+        self.login("operator")
+        page = self.client.get(f"/executions/{parent.id}/state/")
         assert "await_approval — asks a person" in page.content.decode()
         assert 'name="decide"' not in page.content.decode(), "operators cannot make a fork their decision"
-        response = client.post(f"/executions/{parent.id}/fork/", {
+        response = self.client.post(f"/executions/{parent.id}/fork/", {
             "checkpoint": head_checkpoint(parent), "ns": "", "state": json.dumps(APPROVED),
             "as_node": "await_approval"}, follow=True)
         assert response.status_code == 200
         fork = Execution.objects.exclude(id=parent.id).get()
         assert "waits for a reviewer" in response.content.decode()
-        fork = run(fork)
+        fork = self.advance(fork)
         assert fork.status == Status.INTERRUPTED
         assert "actions_taken" not in fork.state or fork.state["actions_taken"] == []
 
-    def test_a_replay_from_the_waiting_checkpoint_asks_again(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"})
-        fork = run(trace_services.execution_replay(execution_id=parent.id, user=users["operator"],
-                                                   checkpoint_id=head_checkpoint(parent)))
+    def test_a_replay_from_the_waiting_checkpoint_asks_again(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"})
+        fork = self.advance(trace_services.execution_replay(execution_id=parent.id, user=self.users["operator"],
+                                                        checkpoint_id=head_checkpoint(parent)))
         assert fork.status == Status.INTERRUPTED
         [asked] = pending(fork)
         assert asked.node == "await_approval" and asked.format == Approval.Format.PLAIN
         assert "actions_taken" not in fork.state or fork.state["actions_taken"] == []
 
-    def test_an_edit_as_the_node_before_the_gate_asks_again(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "finops", {"account": "acme-prod"})
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+    def test_an_edit_as_the_node_before_the_gate_asks_again(self) -> None:
+        parent = start(self.advance, "finops", {"account": "acme-prod"})
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values=APPROVED, as_node="communicate"))
         [asked] = pending(fork)
         assert asked.node == "await_approval" and asked.format == Approval.Format.PLAIN
 
 
-class AgentForkTests:
-    def test_a_hitl_agent_forked_as_its_middleware_node_waits_and_sends_nothing(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "t_hitl_agent", {"messages": [{"role": "user", "content": "mail alice"}]})
+class AgentForkTests(ForkGateTestCase):
+    def test_a_hitl_agent_forked_as_its_middleware_node_waits_and_sends_nothing(self) -> None:
+        parent = start(self.advance, "t_hitl_agent", {"messages": [{"role": "user", "content": "mail alice"}]})
         messages = [*parent.state["messages"], {"type": "human", "content": "go ahead"}]
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values={"messages": messages}, as_node="HumanInTheLoopMiddleware.after_model"))
         assert fork.status == Status.INTERRUPTED, fork.error
         assert pending(fork)[0].format == Approval.Format.BREAKPOINT
         assert not any(m.get("type") == "tool" for m in fork.state["messages"]), "the tool ran"
 
 
-class BreakpointForkTests:
-    def test_a_fork_written_as_the_last_guarded_node_ends_without_running_it(self, run, users, runlog) -> None:  # type: ignore[no-untyped-def]
+class BreakpointForkTests(ForkGateTestCase):
+    def test_a_fork_written_as_the_last_guarded_node_ends_without_running_it(self) -> None:
         # Written as "act", the graph believes "act" ran; it is the last node, so nothing runs
         # past the gate and there is nothing to hold.
-        parent = start(run, "t_guarded", {"n": 0, "target": 1})
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+        parent = start(self.advance, "t_guarded", {"n": 0, "target": 1})
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values={"n": 5}, as_node="act"))
         assert fork.status == Status.SUCCEEDED
-        assert ran(runlog, fork, "act") == 0
+        assert ran(self.runlog, fork, "act") == 0
         assert not pending(fork)
 
-    def test_a_fork_written_as_a_guarded_node_with_work_after_it_waits(self, run, users, runlog) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "t_guarded_after", {"n": 0, "target": 1})
+    def test_a_fork_written_as_a_guarded_node_with_work_after_it_waits(self) -> None:
+        parent = start(self.advance, "t_guarded_after", {"n": 0, "target": 1})
         # Held after "work"; an edit at the checkpoint before it, written as "work", would reach "act".
         first = Step.objects.filter(execution=parent).order_by("id").first()
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=first.checkpoint_id,
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=first.checkpoint_id,
             values={"n": 3}, as_node="work"))
         assert fork.status == Status.INTERRUPTED
         assert pending(fork)[0].node == "work"
-        assert ran(runlog, fork, "act") == 0
+        assert ran(self.runlog, fork, "act") == 0
 
-    def test_a_replay_at_a_breakpoint_before_a_node_waits_and_the_node_does_not_run(self, run, users, runlog) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "t_guarded", {"n": 0, "target": 1})
-        fork = run(trace_services.execution_replay(execution_id=parent.id, user=users["operator"],
-                                                   checkpoint_id=head_checkpoint(parent)))
+    def test_a_replay_at_a_breakpoint_before_a_node_waits_and_the_node_does_not_run(self) -> None:
+        parent = start(self.advance, "t_guarded", {"n": 0, "target": 1})
+        fork = self.advance(trace_services.execution_replay(execution_id=parent.id, user=self.users["operator"],
+                                                        checkpoint_id=head_checkpoint(parent)))
         assert fork.status == Status.INTERRUPTED
-        assert ran(runlog, fork, "act") == 0
-        decide(pending(fork)[0], users["reviewer"])
-        fork = run(fork)
+        assert ran(self.runlog, fork, "act") == 0
+        decide(pending(fork)[0], self.users["reviewer"])
+        fork = self.advance(fork)
         assert fork.status == Status.SUCCEEDED
-        assert ran(runlog, fork, "act") == 1
+        assert ran(self.runlog, fork, "act") == 1
         parent.refresh_from_db()
         assert parent.status == Status.CANCELLED, "the parent's breakpoint was settled by the fork"
 
-    def test_a_replay_at_a_breakpoint_after_a_node_waits_before_its_successor(self, run, users, runlog) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "t_guarded_after", {"n": 0, "target": 1})
-        assert ran(runlog, parent, "act") == 0
-        fork = run(trace_services.execution_replay(execution_id=parent.id, user=users["operator"],
-                                                   checkpoint_id=head_checkpoint(parent)))
+    def test_a_replay_at_a_breakpoint_after_a_node_waits_before_its_successor(self) -> None:
+        parent = start(self.advance, "t_guarded_after", {"n": 0, "target": 1})
+        assert ran(self.runlog, parent, "act") == 0
+        fork = self.advance(trace_services.execution_replay(execution_id=parent.id, user=self.users["operator"],
+                                                        checkpoint_id=head_checkpoint(parent)))
         assert fork.status == Status.INTERRUPTED
-        assert ran(runlog, fork, "act") == 0
+        assert ran(self.runlog, fork, "act") == 0
 
-    def test_an_edit_at_a_breakpoint_after_a_node_waits(self, run, users, runlog) -> None:  # type: ignore[no-untyped-def]
-        parent = start(run, "t_guarded_after", {"n": 0, "target": 1})
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=head_checkpoint(parent),
+    def test_an_edit_at_a_breakpoint_after_a_node_waits(self) -> None:
+        parent = start(self.advance, "t_guarded_after", {"n": 0, "target": 1})
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=head_checkpoint(parent),
             values={"n": 7}))
         assert fork.status == Status.INTERRUPTED
-        assert ran(runlog, fork, "act") == 0
+        assert ran(self.runlog, fork, "act") == 0
 
 
-class UngatedForkTests:
-    def test_the_seed_researcher_edit_runs_as_before_with_no_hold(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = run(services.execution_start(graph_name="seed", input=registry.get_graph("seed").example_input,
-                                              user=None))
+class UngatedForkTests(ForkGateTestCase):
+    def test_the_seed_researcher_edit_runs_as_before_with_no_hold(self) -> None:
+        parent = self.advance(services.execution_start(
+            graph_name="seed", input=registry.get_graph("seed").example_input, user=None))
         assert parent.status == Status.SUCCEEDED
         step = Step.objects.get(execution=parent, step=2)
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["operator"], checkpoint_id=step.checkpoint_id,
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["operator"], checkpoint_id=step.checkpoint_id,
             values={"reports": ["Edited finding"]}, as_node="researcher"))
         assert fork.status == Status.SUCCEEDED, fork.error
         assert fork.state["reports"][0] == "Edited finding"
         assert not Approval.objects.filter(execution=fork).exists()
 
-    def test_an_admin_deciding_a_fork_that_crosses_no_gate_changes_nothing_else(self, run, users) -> None:  # type: ignore[no-untyped-def]
-        parent = run(services.execution_start(graph_name="seed", input=registry.get_graph("seed").example_input,
-                                              user=None))
+    def test_an_admin_deciding_a_fork_that_crosses_no_gate_changes_nothing_else(self) -> None:
+        parent = self.advance(services.execution_start(
+            graph_name="seed", input=registry.get_graph("seed").example_input, user=None))
         step = Step.objects.get(execution=parent, step=2)
-        fork = run(trace_services.execution_fork(
-            execution_id=parent.id, user=users["admin"], checkpoint_id=step.checkpoint_id,
+        fork = self.advance(trace_services.execution_fork(
+            execution_id=parent.id, user=self.users["admin"], checkpoint_id=step.checkpoint_id,
             values={"reports": ["Edited finding"]}, as_node="researcher", decide=True))
         assert fork.status == Status.SUCCEEDED
         assert not AuditEntry.objects.filter(execution=fork).exists()

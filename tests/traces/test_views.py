@@ -6,29 +6,19 @@ import datetime
 import json
 import re
 
-from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import Approval
 from orchestrator.models import Execution
-from tests.factories import make_role_users
+from tests.base import PageTestCase
 from tests.traces.builders import HOSTILE, make_execution, make_llm_step, make_steps
 from traces.models import Span
 
 Status = Execution.Status
 
 
-class TraceViewTestCase(TestCase):
-    @classmethod
-    def setUpTestData(cls) -> None:
-        cls.users = make_role_users()
-
-    def login(self, role: str) -> None:
-        self.client.force_login(self.users[role])
-
-
-class ExecutionListViewTests(TraceViewTestCase):
+class ExecutionListViewTests(PageTestCase):
     URL = reverse("traces:executions")
 
     def rows(self, response) -> list[str]:  # type: ignore[no-untyped-def]
@@ -108,7 +98,7 @@ class ExecutionListViewTests(TraceViewTestCase):
         self.assertContains(response, "You cannot see executions yet.")
 
 
-class ExecutionPageTests(TraceViewTestCase):
+class ExecutionPageTests(PageTestCase):
     def url(self, e: Execution, name: str = "execution", *args) -> str:  # type: ignore[no-untyped-def]
         return reverse(f"traces:{name}", args=[e.id, *args])
 
@@ -276,7 +266,7 @@ class ExecutionPageTests(TraceViewTestCase):
         self.assertEqual(response.status_code, 403)
 
 
-class UntrustedTextTests(TraceViewTestCase):
+class UntrustedTextTests(PageTestCase):
     """State, LLM messages, tool results and errors are data: escaped, never markup."""
 
     def test_hostile_values_in_state_messages_diff_and_errors_are_shown_as_text(self) -> None:

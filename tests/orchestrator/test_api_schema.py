@@ -9,9 +9,10 @@ import pytest
 import schemathesis
 from django.contrib.staticfiles import finders
 from django.core.handlers.wsgi import WSGIHandler
-from django.test import Client
 from hypothesis import HealthCheck, settings
 from tests.factories import fixture_execution, fixture_llm_call
+
+from tests.base import ApiTestCase, PageTestCase, make_tokens
 
 OPERATIONS = {
     ("get", "/api/v1/graphs/"),
@@ -31,15 +32,14 @@ OPERATIONS = {
 WITH_BODY = {op for op in OPERATIONS if op[0] in ("post", "put")} - {("post", "/api/v1/executions/{execution_id}/cancel/")}
 
 
-@pytest.fixture
-def openapi(api: Any) -> dict[str, Any]:
-    response = api("reviewer").get("/api/schema/?format=json")
-    assert response.status_code == 200
-    return response.json()
+class SchemaTests(ApiTestCase):
+    def openapi(self) -> dict[str, Any]:
+        response = self.api("reviewer").get("/api/schema/?format=json")
+        assert response.status_code == 200
+        return response.json()
 
-
-class SchemaTests:
-    def test_every_endpoint_is_described_with_real_bodies(self, openapi: dict[str, Any]) -> None:
+    def test_every_endpoint_is_described_with_real_bodies(self) -> None:
+        openapi = self.openapi()
         assert openapi["openapi"].startswith("3.")
         found = {(method, path) for path, item in openapi["paths"].items() for method in item}
         assert found == OPERATIONS
@@ -58,16 +58,16 @@ class SchemaTests:
         assert set(decide["responses"]) >= {"200", "400", "401", "403", "404", "409"}
         assert {"tokenAuth", "cookieAuth"} <= set(openapi["components"]["securitySchemes"])
 
-    def test_schemathesis_checks_exactly_the_schema_that_is_served(self, openapi: dict[str, Any]) -> None:
+    def test_schemathesis_checks_exactly_the_schema_that_is_served(self) -> None:
         import json
 
-        assert openapi == json.loads(json.dumps(_openapi_document(), default=str))
+        assert self.openapi() == json.loads(json.dumps(_openapi_document(), default=str))
 
-    def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(self, users: Any) -> None:
-        client = Client()
-        assert client.get("/api/docs/")["Location"].startswith("/login/")
-        client.force_login(users["reviewer"])
-        response = client.get("/api/docs/")
+
+class ApiDocsPageTests(PageTestCase):
+    def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(self) -> None:
+        assert self.client.get("/api/docs/")["Location"].startswith("/login/")
+        response = self.login("reviewer").get("/api/docs/")
         assert response.status_code == 200
         html = response.content.decode()
         urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
@@ -103,6 +103,13 @@ def _openapi_document() -> dict[str, Any]:
 
 schema = schemathesis.openapi.from_dict(_openapi_document())
 schema.app = WSGIHandler()
+
+
+# Schemathesis generates the cases of one pytest function, so this test takes its users
+# (tests/conftest.py) and tokens as fixtures, made by the same helpers as the base test cases.
+@pytest.fixture
+def tokens(users: dict[str, Any]) -> dict[str, str]:
+    return make_tokens(users)
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import asgi_server, browser, login, page, role_users  # noqa: F401 - fixtures
+from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_swagger_ui_shows_every_operation_from_local_files_only(page: Any, role_users: Any,  # noqa: F811
-                                                                asgi_server: Any) -> None:  # noqa: F811
+def test_swagger_ui_shows_every_operation_from_local_files_only(page: Any, role_users: Any, asgi_server: Any) -> None:
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     login(page, "rita")

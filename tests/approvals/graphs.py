@@ -3,7 +3,7 @@ LOOPGATE_GRAPHS in tests/settings.py so worker processes load them as users' gra
 
 Written exactly as their authors would write them for LangChain, Agent Inbox or
 plain LangGraph: nothing here knows about Loopgate. Node runs are logged to
-LOOPGATE_TEST_RUNLOG (tests.graphs.log_run) so tests count how often a graph resumed.
+LOOPGATE_TEST_RUNLOG (tests.orchestrator.graphs.log_run) so tests count how often a graph resumed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from tests.graphs import log_run
+from tests.orchestrator.graphs import log_run
 
 EMAIL = {"to": "alice@example.com", "subject": "Q3 report", "body": "The numbers are attached."}
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from orchestrator.models import Execution
-from tests.api.conftest import fields_of
+from tests.base import ApiTestCase, fields_of
 from traces.models import Span, Step
 from tests.factories import fixture_execution, fixture_llm_call
 
@@ -27,53 +27,53 @@ def recorded(users: Any) -> Execution:
     return execution
 
 
-class StepAndSpanApiTests:
-    def test_steps_come_in_order_with_their_update_diff_and_timing(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
-        body = api("reviewer").get(f"/api/v1/executions/{execution.id}/steps/").json()
+class StepAndSpanApiTests(ApiTestCase):
+    def test_steps_come_in_order_with_their_update_diff_and_timing(self) -> None:
+        execution = recorded(self.users)
+        body = self.api("reviewer").get(f"/api/v1/executions/{execution.id}/steps/").json()
         assert [s["step"] for s in body["results"]] == [1, 2]
         first = body["results"][0]
         assert first["node"] == "monitor" and first["checkpoint_id"] == "cp-1"
         assert first["update"] == {"monitor": {"n": 1}} and first["diff"] == [{"op": "add", "path": "monitor"}]
         assert first["duration_ms"] == 250 and first["tokens"] == 10
 
-    def test_spans_with_their_tokens_filtered_by_kind(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
-        body = api("operator").get(f"/api/v1/executions/{execution.id}/spans/").json()
+    def test_spans_with_their_tokens_filtered_by_kind(self) -> None:
+        execution = recorded(self.users)
+        body = self.api("operator").get(f"/api/v1/executions/{execution.id}/spans/").json()
         assert [s["kind"] for s in body["results"]] == ["node", "llm"]
-        [llm] = api("operator").get(f"/api/v1/executions/{execution.id}/spans/?kind=llm").json()["results"]
+        [llm] = self.api("operator").get(f"/api/v1/executions/{execution.id}/spans/?kind=llm").json()["results"]
         assert llm["total_tokens"] == 10 and llm["ended_at"] is None and llm["duration_ms"] is None
-        assert api("operator").get(f"/api/v1/executions/{execution.id}/spans/?kind=x").status_code == 400
+        assert self.api("operator").get(f"/api/v1/executions/{execution.id}/spans/?kind=x").status_code == 400
 
-    def test_an_unknown_execution_is_a_404_and_an_outsider_sees_none(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
-        assert api("reviewer").get(f"/api/v1/executions/{uuid.uuid4()}/steps/").status_code == 404
-        assert api("outsider").get(f"/api/v1/executions/{execution.id}/spans/").status_code == 404
+    def test_an_unknown_execution_is_a_404_and_an_outsider_sees_none(self) -> None:
+        execution = recorded(self.users)
+        assert self.api("reviewer").get(f"/api/v1/executions/{uuid.uuid4()}/steps/").status_code == 404
+        assert self.api("outsider").get(f"/api/v1/executions/{execution.id}/spans/").status_code == 404
 
 
-class ExecutionForkApiTests:
-    def test_a_reviewer_may_not_fork(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
-        response = api("reviewer").post(f"/api/v1/executions/{execution.id}/fork/", {"checkpoint_id": "cp-1"},
-                                        format="json")
+class ExecutionForkApiTests(ApiTestCase):
+    def test_a_reviewer_may_not_fork(self) -> None:
+        execution = recorded(self.users)
+        response = self.api("reviewer").post(f"/api/v1/executions/{execution.id}/fork/", {"checkpoint_id": "cp-1"},
+                                             format="json")
         assert response.status_code == 403
         assert Execution.objects.count() == 1
 
-    def test_a_checkpoint_not_in_the_thread_is_a_400_naming_it(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
-        response = api("operator").post(f"/api/v1/executions/{execution.id}/fork/", {"checkpoint_id": "cp-1"},
-                                        format="json")
+    def test_a_checkpoint_not_in_the_thread_is_a_400_naming_it(self) -> None:
+        execution = recorded(self.users)
+        response = self.api("operator").post(f"/api/v1/executions/{execution.id}/fork/", {"checkpoint_id": "cp-1"},
+                                             format="json")
         assert response.status_code == 400
         assert "checkpoint_id" in fields_of(response), response.json()
         assert Execution.objects.count() == 1
 
-    def test_bad_bodies_are_400s_and_unknown_executions_404s(self, api: Any, users: Any) -> None:
-        execution = recorded(users)
+    def test_bad_bodies_are_400s_and_unknown_executions_404s(self) -> None:
+        execution = recorded(self.users)
         url = f"/api/v1/executions/{execution.id}/fork/"
         for body, field in (({}, "checkpoint_id"), ({"checkpoint_id": 5}, "checkpoint_id"),
                             ({"checkpoint_id": "cp-1", "state": [1]}, "state")):
-            response = api("operator").post(url, body, format="json")
+            response = self.api("operator").post(url, body, format="json")
             assert response.status_code == 400 and field in fields_of(response), body
-        response = api("operator").post(f"/api/v1/executions/{uuid.uuid4()}/fork/", {"checkpoint_id": "cp-1"},
-                                        format="json")
+        response = self.api("operator").post(f"/api/v1/executions/{uuid.uuid4()}/fork/", {"checkpoint_id": "cp-1"},
+                                             format="json")
         assert response.status_code == 404

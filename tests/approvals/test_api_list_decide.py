@@ -9,7 +9,7 @@ from typing import Any
 from approvals import services
 from approvals.models import Approval
 from orchestrator.models import Execution
-from tests.api.conftest import fields_of
+from tests.base import ApiTestCase, fields_of
 from tests.factories import fixture_execution
 
 _ids = itertools.count(1)
@@ -34,11 +34,11 @@ def waiting(value: Any, *, graph: str = "finops", created_by: Any = None) -> App
     return approval
 
 
-class ApprovalListApiTests:
-    def test_every_role_reads_approvals_with_their_actions(self, api: Any) -> None:
+class ApprovalListApiTests(ApiTestCase):
+    def test_every_role_reads_approvals_with_their_actions(self) -> None:
         approval = waiting(PLAIN)
         for role in ("admin", "reviewer", "operator"):
-            body = api(role).get("/api/v1/approvals/").json()
+            body = self.api(role).get("/api/v1/approvals/").json()
             assert body["count"] == 1, role
         [row] = body["results"]
         assert row["id"] == str(approval.id) and row["execution"] == str(approval.execution_id)
@@ -47,15 +47,15 @@ class ApprovalListApiTests:
         assert action["name"] == "shutdown_cluster"
         assert action["allowed_decisions"] == ["approve", "reject", "respond"]
         assert row["decided_by"] is None and row["decision"] is None
-        assert api("outsider").get("/api/v1/approvals/").json()["count"] == 0
+        assert self.api("outsider").get("/api/v1/approvals/").json()["count"] == 0
 
-    def test_filters_by_status_graph_and_execution(self, api: Any) -> None:
+    def test_filters_by_status_graph_and_execution(self) -> None:
         a = waiting(PLAIN, graph="finops")
         b = waiting(HITL, graph="mailer")
         Approval.objects.filter(id=b.id).update(status=Approval.Status.APPROVED)
 
         def ids(query: str) -> set[str]:
-            response = api("reviewer").get(f"/api/v1/approvals/{query}")
+            response = self.api("reviewer").get(f"/api/v1/approvals/{query}")
             assert response.status_code == 200, response.json()
             return {row["id"] for row in response.json()["results"]}
 
@@ -64,43 +64,43 @@ class ApprovalListApiTests:
         assert ids("?graph=mailer") == {str(b.id)}
         assert ids(f"?execution={a.execution_id}") == {str(a.id)}
         for bad in ("?status=maybe", "?execution=12", "?graph="):
-            response = api("reviewer").get(f"/api/v1/approvals/{bad}")
+            response = self.api("reviewer").get(f"/api/v1/approvals/{bad}")
             assert response.status_code == 400, bad
             assert fields_of(response), bad
 
 
-class ApprovalDecideApiTests:
-    def test_an_operator_deciding_gets_403_and_nothing_changes(self, api: Any) -> None:
+class ApprovalDecideApiTests(ApiTestCase):
+    def test_an_operator_deciding_gets_403_and_nothing_changes(self) -> None:
         approval = waiting(PLAIN)
-        response = api("operator").post(f"/api/v1/approvals/{approval.id}/decide/",
-                                        {"decisions": [{"type": "approve"}]}, format="json")
+        response = self.api("operator").post(f"/api/v1/approvals/{approval.id}/decide/",
+                                             {"decisions": [{"type": "approve"}]}, format="json")
         assert response.status_code == 403
         assert response.json()["code"] == "permission_denied"
         approval.refresh_from_db()
         assert approval.status == Approval.Status.PENDING and approval.decided_by is None
 
-    def test_a_reviewer_approves_and_the_execution_is_queued_again(self, api: Any, users: Any) -> None:
+    def test_a_reviewer_approves_and_the_execution_is_queued_again(self) -> None:
         approval = waiting(PLAIN)
-        response = api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/",
-                                        {"decisions": [{"type": "approve"}], "comment": "go"}, format="json")
+        response = self.api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/",
+                                             {"decisions": [{"type": "approve"}], "comment": "go"}, format="json")
         assert response.status_code == 200, response.json()
         body = response.json()
         assert body["status"] == "approved" and body["decided_by"] == "rita" and body["decided_at"]
         assert body["decision"] == [{"type": "approve"}] and body["comment"] == "go"
         assert Execution.objects.get(id=approval.execution_id).status == Execution.Status.QUEUED
 
-    def test_deciding_twice_is_a_409_saying_by_whom(self, api: Any) -> None:
+    def test_deciding_twice_is_a_409_saying_by_whom(self) -> None:
         approval = waiting(PLAIN)
-        api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/", {"decisions": [{"type": "approve"}]},
-                             format="json")
-        response = api("admin").post(f"/api/v1/approvals/{approval.id}/decide/",
-                                     {"decisions": [{"type": "reject", "message": "no"}]}, format="json")
+        self.api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/", {"decisions": [{"type": "approve"}]},
+                                  format="json")
+        response = self.api("admin").post(f"/api/v1/approvals/{approval.id}/decide/",
+                                          {"decisions": [{"type": "reject", "message": "no"}]}, format="json")
         assert response.status_code == 409
         body = response.json()
         assert body["code"] == "already_decided" and "rita" in body["message"]
         assert body["extra"]["decided_by"] == "rita" and body["extra"]["status"] == "approved"
 
-    def test_a_decision_the_action_does_not_allow_is_a_400_and_nothing_is_recorded(self, api: Any) -> None:
+    def test_a_decision_the_action_does_not_allow_is_a_400_and_nothing_is_recorded(self) -> None:
         approval = waiting(PLAIN)
         for body, field in (
             ({"decisions": [{"type": "edit", "args": {"cluster": "x"}}]}, "decisions.0.type"),
@@ -110,24 +110,24 @@ class ApprovalDecideApiTests:
             ({"decisions": "approve"}, "decisions"),
             ({}, "decisions"),
         ):
-            response = api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/", body, format="json")
+            response = self.api("reviewer").post(f"/api/v1/approvals/{approval.id}/decide/", body, format="json")
             assert response.status_code == 400, body
             assert field in fields_of(response), (body, response.json())
         approval.refresh_from_db()
         assert approval.status == Approval.Status.PENDING and approval.decision is None
         assert Execution.objects.get(id=approval.execution_id).status == Execution.Status.INTERRUPTED
 
-    def test_an_edit_of_a_hitl_action_is_checked_against_its_arguments(self, api: Any) -> None:
+    def test_an_edit_of_a_hitl_action_is_checked_against_its_arguments(self) -> None:
         approval = waiting(HITL, graph="mailer")
         url = f"/api/v1/approvals/{approval.id}/decide/"
         # No args_schema in the payload: any JSON object goes (approvals.payloads.ANY_OBJECT), nothing else.
-        response = api("reviewer").post(url, {"decisions": [{"type": "edit", "args": ["bob@example.com"]}]},
-                                        format="json")
+        response = self.api("reviewer").post(url, {"decisions": [{"type": "edit", "args": ["bob@example.com"]}]},
+                                             format="json")
         assert response.status_code == 400
         assert any(name.startswith("decisions.0.args") for name in fields_of(response)), response.json()
 
         edited = {"to": "bob@example.com", "subject": "Q3, corrected"}
-        response = api("reviewer").post(url, {"decisions": [{"type": "edit", "args": edited}]}, format="json")
+        response = self.api("reviewer").post(url, {"decisions": [{"type": "edit", "args": edited}]}, format="json")
         assert response.status_code == 200, response.json()
         assert response.json()["status"] == "edited"
         assert response.json()["decision"] == [{"type": "edit", "args": edited}]
@@ -136,7 +136,7 @@ class ApprovalDecideApiTests:
             "decisions": [{"type": "edit", "edited_action": {"name": "send_email", "args": edited}}]
         }
 
-    def test_an_unknown_approval_is_a_404(self, api: Any) -> None:
-        response = api("reviewer").post(f"/api/v1/approvals/{uuid.uuid4()}/decide/",
-                                        {"decisions": [{"type": "approve"}]}, format="json")
+    def test_an_unknown_approval_is_a_404(self) -> None:
+        response = self.api("reviewer").post(f"/api/v1/approvals/{uuid.uuid4()}/decide/",
+                                             {"decisions": [{"type": "approve"}]}, format="json")
         assert response.status_code == 404

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 from django.utils.dateparse import parse_datetime
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.approval_graphs import EMAIL
-from tests.factories import make_role_users
+from tests.approvals.graphs import EMAIL
+from tests.base import ApiTransactionTestCase
 from tests.services import Proc, start_worker, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.slow
 TIMEOUT = 90
 FINISHED = {"succeeded", "failed", "cancelled", "budget_exceeded"}
 
@@ -30,13 +29,8 @@ def worker(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Proc]:
 
 
 @pytest.fixture
-def clients(worker: Proc, request: Any) -> Iterator[dict[str, APIClient]]:
-    clients = {}
-    for role, user in make_role_users().items():
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-        clients[role] = client
-    yield clients
+def worker_log_on_failure(worker: Proc, request: Any) -> Iterator[None]:
+    yield
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
         print(f"--- worker ---\n{worker.output()}")
 
@@ -60,9 +54,10 @@ def the_approval(client: APIClient, execution_id: str) -> dict[str, Any]:
     return body["results"][0]
 
 
-class FinOpsJourneyTests:
-    def test_start_wait_decide_read_the_trace_and_fork_from_a_middle_checkpoint(self, clients: Any) -> None:
-        operator, reviewer = clients["operator"], clients["reviewer"]
+@pytest.mark.usefixtures("worker_log_on_failure")
+class FinOpsJourneyTests(ApiTransactionTestCase):
+    def test_start_wait_decide_read_the_trace_and_fork_from_a_middle_checkpoint(self) -> None:
+        operator, reviewer = self.api("operator"), self.api("reviewer")
 
         # 1. Start: 202 at once, queued.
         response = operator.post("/api/v1/executions/", {"graph": "finops", "input": {"account": "acme-prod"}},
@@ -98,7 +93,7 @@ class FinOpsJourneyTests:
                                  format="json")
         assert response.status_code == 200, response.json()
         assert response.json()["status"] == "edited" and response.json()["decided_by"] == "rita"
-        again = clients["admin"].post(url, {"decisions": [{"type": "reject"}]}, format="json")
+        again = self.api("admin").post(url, {"decisions": [{"type": "reject"}]}, format="json")
         assert again.status_code == 409 and again.json()["extra"]["decided_by"] == "rita"
 
         # 5. Poll until it succeeded: the cluster was shut down.
@@ -148,9 +143,10 @@ class FinOpsJourneyTests:
             != 600
 
 
-class EditJourneyTests:
-    def test_an_edited_tool_call_runs_with_the_edited_arguments(self, clients: Any) -> None:
-        operator, reviewer = clients["operator"], clients["reviewer"]
+@pytest.mark.usefixtures("worker_log_on_failure")
+class EditJourneyTests(ApiTransactionTestCase):
+    def test_an_edited_tool_call_runs_with_the_edited_arguments(self) -> None:
+        operator, reviewer = self.api("operator"), self.api("reviewer")
         response = operator.post(
             "/api/v1/executions/",
             {"graph": "t_hitl_agent", "input": {"messages": [{"role": "user", "content": "Mail Alice the Q3 numbers"}]}},
