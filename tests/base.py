@@ -6,7 +6,8 @@
 
 Both build the four users once per class (``tests.factories.make_role_users``: alice the admin,
 rita the reviewer, otto the operator, charlie with no role, as healthchecks' hc/test.py has
-alice, bob and charlie), as ``self.users[role]``, and reset the graph registry around each test.
+alice, bob and charlie), as ``self.users[role]``; with ``fresh_registry = True`` they load the
+graph registry afresh for each test.
 
 Tests whose rows must be committed (a graph run in the test's thread, whose checkpointer writes
 on its own connection; worker processes) use the same bases on ``TransactionTestCase``:
@@ -27,15 +28,19 @@ from tests.factories import make_role_users
 
 
 class _Pages:
-    """``self.users[role]``, ``self.login(role)``, and a fresh graph registry for each test."""
+    """``self.users[role]`` and ``self.login(role)``."""
 
     users: dict[str, User]
     client: Client
+    # True: the graph registry is loaded afresh for each test (for tests that change
+    # LOOPGATE_GRAPHS or budgets the Graphs page shows). Off by default: loading it costs.
+    fresh_registry = False
 
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
-        registry.reset()
-        self.addCleanup(registry.reset)  # type: ignore[attr-defined]
+        if self.fresh_registry:
+            registry.reset()
+            self.addCleanup(registry.reset)  # type: ignore[attr-defined]
 
     def login(self, role: str) -> Client:
         """Log ``self.client`` in as the user of ``role`` (admin, reviewer, operator, outsider)."""

@@ -25,7 +25,11 @@ SEED_URL = reverse("graph_budget_set", args=["seed"])
 
 
 
-class BudgetsPermissionTests(PageTestCase):
+class BudgetViewTestCase(PageTestCase):
+    fresh_registry = True  # the pages list the registered graphs
+
+
+class BudgetsPermissionTests(BudgetViewTestCase):
     def test_reviewers_operators_and_outsiders_get_403_on_every_budget_url(self) -> None:
         execution = fixture_execution(graph_name="seed", status=Status.BUDGET_EXCEEDED, tokens_used=10,
                                              token_budget=10)
@@ -58,7 +62,7 @@ class BudgetsPermissionTests(PageTestCase):
 
 
 @override_settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=50_000)
-class BudgetsPageTests(PageTestCase):
+class BudgetsPageTests(BudgetViewTestCase):
     def test_an_admin_sees_the_default_a_row_per_graph_todays_usage_and_the_change_log(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=20_000)
@@ -112,7 +116,7 @@ class BudgetsPageTests(PageTestCase):
 
 
 @override_settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=50_000)
-class BudgetFormTests(PageTestCase):
+class BudgetFormTests(BudgetViewTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.login("admin")
@@ -179,7 +183,7 @@ class BudgetFormTests(PageTestCase):
         self.assertEqual(response.status_code, 404)
 
 
-class RaiseBudgetViewTests(PageTestCase):
+class RaiseBudgetViewTests(BudgetViewTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.execution = fixture_execution(
@@ -238,7 +242,7 @@ class RaiseBudgetViewTests(PageTestCase):
         self.assertFalse(BudgetChange.objects.exists())
 
 
-class GraphsPageBudgetTests(PageTestCase):
+class GraphsPageBudgetTests(BudgetViewTestCase):
     def test_the_start_form_names_the_graphs_budget(self) -> None:
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=None)

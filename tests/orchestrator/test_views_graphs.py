@@ -16,7 +16,11 @@ START_URL = reverse("graph_start", args=["seed"])
 
 
 
-class GraphListViewTests(PageTestCase):
+class GraphViewTestCase(PageTestCase):
+    fresh_registry = True  # the pages list the registered graphs
+
+
+class GraphListViewTests(GraphViewTestCase):
     def test_an_operator_sees_each_graph_with_its_diagram_and_a_prefilled_start_form(self) -> None:
         self.login("operator")
         response = self.client.get(reverse("graphs"))
@@ -80,7 +84,7 @@ class GraphListViewTests(PageTestCase):
         self.assertTrue(response["Location"].startswith(reverse("login")))
 
 
-class GraphStartViewTests(PageTestCase):
+class GraphStartViewTests(GraphViewTestCase):
     def post(self, data: dict[str, str], url: str = START_URL):  # type: ignore[no-untyped-def]
         # Nothing is queued: the on-commit callback that would reach Celery is captured, not run.
         with self.captureOnCommitCallbacks(execute=False) as self.callbacks:
