@@ -14,11 +14,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login, logout, screenshot
+from tests.escaping import HOSTILE
 from tests.factories import fixture_execution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 
 # Which top-bar entries each role sees, and the page it lands on after logging in.
 ROLES = {
