@@ -21,6 +21,7 @@ from orchestrator.models import Execution
 from tests.approvals.graphs import EMAIL
 from tests.approvals.factories import EMAIL_SCHEMA, HITL_VALUE, make_approval, make_execution
 from tests.browser.conftest import login, screenshot
+from tests.escaping import HOSTILE
 from tests.services import Proc, start_worker, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -195,9 +196,6 @@ def test_enter_in_an_edit_field_approves_the_edited_call_not_the_original(page, 
     second.refresh_from_db()
     assert second.resume_value["decisions"][0]["edited_action"]["args"]["to"] == "carol@example.com"
     assert page.js_errors == []
-
-
-HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 
 
 def test_hostile_text_from_a_graph_is_shown_as_text_on_the_approval_page_and_in_the_inbox(page, role_users) -> None:  # type: ignore[no-untyped-def]

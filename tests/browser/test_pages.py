@@ -14,11 +14,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login, logout, screenshot
+from tests.escaping import HOSTILE
 from tests.factories import fixture_execution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 
 # Which top-bar entries each role sees, and the page it lands on after logging in.
 ROLES = {
@@ -232,7 +232,7 @@ def test_shared_components_render_escaped_and_work(page, role_users):
         {"op": "change", "path": HOSTILE, "before": 1, "after": HOSTILE},
     ]
     html = Template(
-        """{% load loopgate static %}<!doctype html><html lang="en"><head><meta charset="utf-8">
+        """{% load loopgate json_viewer state_diff static %}<!doctype html><html lang="en"><head><meta charset="utf-8">
         <link rel="stylesheet" href="{% static 'css/loopgate.css' %}"><script src="{% static 'js/loopgate.js' %}"></script>
         <title>Components · Loopgate</title></head><body><main class="page">
         <div class="page-head"><h1>Components</h1><div class="actions">

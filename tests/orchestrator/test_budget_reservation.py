@@ -22,8 +22,8 @@ from orchestrator.budgets import ExecutionOverBudget
 from orchestrator.budgets.guard import estimate_tokens
 from orchestrator.examples import deep_research
 from orchestrator.models import Execution, GraphBudget, TokenCharge
-from tests.orchestrator import budget_graphs
 from tests.factories import fixture_execution
+from tests.orchestrator import budget_graphs
 from traces.callbacks import TraceCallbackHandler
 
 

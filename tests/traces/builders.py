@@ -9,10 +9,9 @@ from typing import Any
 from django.utils import timezone
 
 from orchestrator.models import Execution
-from traces.models import Span, Step
+from tests.escaping import HOSTILE
 from tests.factories import fixture_execution, fixture_llm_call
-
-HOSTILE = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
+from traces.models import Span, Step
 
 
 def make_execution(**fields: Any) -> Execution:
