@@ -11,6 +11,7 @@ from typing import Any
 
 from django.test import TransactionTestCase
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_config, generate_metadata
+from langgraph.checkpoint.serde.types import ERROR
 
 from orchestrator.checkpointer import DjangoCheckpointSaver
 from tests.orchestrator.test_checkpointer import ALIASES, START_STATE, metadata, row_counts, thread_config, ticker
