@@ -1,12 +1,5 @@
-"""Token budgets: where an execution's budget comes from, and the graph's daily limit.
-
-Where a budget comes from, in order: the one given when the execution starts
-(never above the graph's, unless an admin starts it), the graph's budget, the
-default budget (set on the Budgets page, else ``LOOPGATE_DEFAULT_TOKEN_BUDGET``).
-The execution keeps the budget it started with; later changes apply to new
-executions only. A graph's optional daily token limit refuses new executions
-once its executions started today have used it up.
-"""
+"""Token budgets: where an execution's budget comes from, the graph's daily limit, and what the Budgets
+page reads. The rules are in the package's docstring (orchestrator/budgets/__init__.py)."""
 
 from __future__ import annotations
 
