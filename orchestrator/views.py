@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import budgets as budgets_mod
 from orchestrator import htmx, registry, roles, selectors, services
@@ -64,6 +64,9 @@ def _render_graphs(
     """The page again after a failed start: the whole page, or for htmx just that graph's card."""
     cards = _graph_cards(request, bound=bound, start_error=start_error, name=name)
     card = next((card for card in cards if card.entry.name == name), None)
+    if not htmx.is_htmx(request):
+        # The whole page comes back: say at the top what happened; the card's error is scrolled into view.
+        messages.error(request, f"{name} was not started: {start_error or 'see the errors in its form below.'}")
     ctx = {"cards": cards, "card": card, "config_error": registry.config_error()}
     return htmx.render_fragment(
         request, "orchestrator/graphs.html", "orchestrator/partials/graph_card.html", ctx, status=status
@@ -76,8 +79,10 @@ def graph_list(request: AuthedRequest) -> HttpResponse:
     return render(request, "orchestrator/graphs.html", ctx)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
+    if request.method == "GET":  # a reload after a failed start: the graph's card, never a bare 405
+        return redirect(reverse("graphs") + f"#graph-{name}")
     # Checked before anything else: the buttons are hidden from other roles,
     # but a forged POST must not learn more than "no".
     if not roles.can_operate(request.user):

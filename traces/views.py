@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import htmx, registry, roles, services
 from orchestrator import selectors as core
@@ -183,9 +183,11 @@ def execution_state(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     return _state_page(request, execution, checkpoint_id=checkpoint_id, ns=request.GET.get("ns", "")[:255])
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def execution_fork(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     """Fork (with an edited state) or, with ``replay`` in the form, replay from a checkpoint."""
+    if request.method == "GET":  # a reload after a failed fork: the state page, never a bare 405
+        return redirect(reverse("traces:state", args=[execution_id]))
     if not roles.can_operate(request.user):
         raise DjangoPermissionDenied("Only operators and admins may fork or replay executions.")
     execution = _execution(request, execution_id)

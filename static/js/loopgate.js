@@ -148,5 +148,23 @@
   }
   window.setInterval(refreshTimes, 30000);
 
-  window.loopgate = { announce: announce, relativePhrase: relativePhrase, refreshTimes: refreshTimes };
+  // Errors in sight: after a page or a swapped fragment that carries a form's error, bring the
+  // first one into view (clear of sticky bars) and put the cursor in the field it names.
+  function showFirstError(root) {
+    var scope = root || document;
+    var field = scope.querySelector(".field-invalid :is(input, textarea, select), [aria-invalid='true']");
+    var alert = scope.querySelector("form [role='alert'], .card [role='alert'], .field-invalid");
+    var target = field || alert;
+    if (!target) return;
+    target.scrollIntoView({ block: "center" });
+    if (field && typeof field.focus === "function") field.focus({ preventScroll: true });
+  }
+  document.addEventListener("DOMContentLoaded", function () { showFirstError(document.getElementById("main")); });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var status = event.detail && event.detail.xhr ? event.detail.xhr.status : 200;
+    if (status >= 400) showFirstError(event.detail.target);
+  });
+
+  window.loopgate = { announce: announce, relativePhrase: relativePhrase, refreshTimes: refreshTimes,
+                      showFirstError: showFirstError };
 })();

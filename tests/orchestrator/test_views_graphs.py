@@ -130,8 +130,17 @@ class GraphStartViewTests(GraphViewTestCase):
         self.assertContains(response, "Not valid JSON: Expecting property name enclosed in double quotes",
                             status_code=422)
         self.assertContains(response, "{&quot;task&quot;: &quot;t&quot;,}", status_code=422)  # kept for fixing
+        # Said at the top of the page too, not only ~2,000 px down inside the card.
+        self.assertContains(response, '<li class="msg msg-error">seed was not started: see the errors in its form '
+                                      'below.</li>', status_code=422, html=True)
         self.assertFalse(Execution.objects.exists())
         self.assertEqual(self.callbacks, [])
+
+    def test_reloading_the_start_address_after_a_failed_start_opens_the_graphs_card(self) -> None:
+        self.login("operator")
+        response = self.client.get(START_URL)  # the address bar after a failed POST: never a bare 405
+        self.assertRedirects(response, reverse("graphs") + "#graph-seed", fetch_redirect_response=False)
+        self.assertFalse(Execution.objects.exists())
 
     def test_input_that_is_not_an_object_or_does_not_fit_the_schema_is_422(self) -> None:
         self.login("operator")
@@ -172,4 +181,5 @@ class GraphStartViewTests(GraphViewTestCase):
 
     def test_only_post_starts(self) -> None:
         self.login("operator")
-        self.assertEqual(self.client.get(START_URL).status_code, 405)
+        self.assertEqual(self.client.get(START_URL).status_code, 302)  # to the graph's card
+        self.assertEqual(self.client.put(START_URL).status_code, 405)

@@ -67,6 +67,13 @@ class ForkViewTests(TimeTravelPageTestCase):
         return client.post(reverse("traces:fork", args=[parent.id]),
                            {"checkpoint": middle(parent).checkpoint_id, "ns": "", "as_node": "", **data})
 
+    def test_reloading_the_fork_address_opens_the_state_page_not_a_405(self) -> None:
+        self.login("operator")
+        response = self.client.get(reverse("traces:fork", args=[self.parent.id]))
+        assert response.status_code == 302
+        assert response["Location"] == reverse("traces:state", args=[self.parent.id])
+        assert not Execution.objects.filter(parent=self.parent).exists()
+
     def test_a_valid_edit_starts_a_fork_and_opens_it(self) -> None:
         self.login("operator")
         response = self.post(self.client, self.parent, state=json.dumps({"reports": ["edited"]}))
