@@ -50,6 +50,21 @@
   document.addEventListener("htmx:oobAfterSwap", function () { drawDiagrams(document); });
 
   // --- live timeline rows -----------------------------------------------------------
+  function stepId(row) { return parseInt(row.getAttribute("data-step-id"), 10) || 0; }
+
+  // Moves out-of-place rows (the few just pushed) to their place; returns the rows in order.
+  function inRecordedOrder(list) {
+    var rows = Array.prototype.slice.call(list.querySelectorAll(":scope > details.step"));
+    for (var i = 1; i < rows.length; i++) {
+      if (stepId(rows[i]) >= stepId(rows[i - 1])) continue;
+      var row = rows[i], j = i - 1;
+      while (j >= 0 && stepId(rows[j]) > stepId(row)) j--;
+      list.insertBefore(row, rows[j + 1]);
+      rows.splice(i, 1);
+      rows.splice(j + 1, 0, row);
+    }
+    return rows;
+  }
   function timelineComplete() {
     var more = document.getElementById("timeline-more");
     return !more || more.getAttribute("data-complete") === "1";
@@ -78,6 +93,9 @@
     if (!rows.length) return;
     var empty = document.getElementById("timeline-empty");
     if (empty) empty.remove();
+    // Pushes may arrive in any order (each step is rendered for each reader on its own): put every
+    // row where its step belongs, by the order steps were recorded (their id), as a reload shows them.
+    rows = inRecordedOrder(target);
     var more = document.getElementById("timeline-more");
     if (more && more.getAttribute("data-complete") === "1" && rows.length) {
       more.setAttribute("data-last-id", rows[rows.length - 1].getAttribute("data-step-id"));

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +28,7 @@ from orchestrator.models import Execution
 from orchestrator.tasks import advance
 from tests.browser.conftest import login, screenshot
 from tests.services import Proc, start_worker, wait_for
-from tests.traces.builders import HOSTILE, make_execution, make_llm_step
+from tests.traces.builders import HOSTILE, make_execution, make_llm_step, make_steps
 from traces.models import Step
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -77,6 +79,31 @@ def test_a_running_executions_page_shows_new_steps_as_they_happen(page, role_use
     rows.nth(2).locator("> summary").click()
     expect(rows.nth(2).locator(".step-detail")).to_contain_text("State diff")
     assert page.evaluate("window.__sameDocument") is True
+    assert page.js_errors == []
+
+
+def test_live_rows_land_in_step_order_whatever_order_the_pushes_arrive_in(page, role_users) -> None:  # type: ignore[no-untyped-def]
+    from traces import live
+
+    execution = make_execution(status=Status.RUNNING, finished_at=None)
+    login(page, "otto")
+    page.goto(f"/executions/{execution.id}/")
+    rows = page.locator("#timeline-rows details.step")
+    expect(rows).to_have_count(0)
+    page.wait_for_function("document.querySelector('[ws-connect]') && window.htmx")
+    page.wait_for_timeout(500)  # the socket is open
+    steps = make_steps(execution, 4)
+    def push() -> None:  # off Playwright's thread, whose event loop async_to_sync refuses
+        for index in (2, 0, 3, 1):  # delivered out of order, as concurrent renders can deliver them
+            live.announce_step(execution.id, steps[index].id)
+            time.sleep(0.2)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    pusher.join()
+    expect(rows).to_have_count(4, timeout=15_000)
+    shown = [int(x) for x in rows.evaluate_all("rows => rows.map(r => r.getAttribute('data-step-id'))")]
+    assert shown == [s.id for s in steps]
     assert page.js_errors == []
 
 
