@@ -171,7 +171,15 @@ if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task taken by a worker that died (SIGKILL, a lost machine) is handed to another worker
+    # this long after it was taken. Webhook and email retries wait in a worker for their
+    # countdown (up to ten minutes): the timeout must be longer, or they would run twice.
+    # Every worker sweeps for such tasks every 10 s (kombu's default sweeps every 100 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("LOOPGATE_BROKER_VISIBILITY_SECONDS", 3600, minimum=1),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

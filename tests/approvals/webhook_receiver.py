@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class RecipeReceiver:
         self.clock_offset = 0.0  # seconds added to the receiver's clock (a delivery replayed later)
         self.attempts: list[tuple[dict[str, str], bytes, int]] = []  # headers (lower-cased), body, answer
         self.acted: list[dict[str, Any]] = []  # the events acted on, once each
+        self.arrivals: list[float] = []  # time.monotonic() of each attempt
         self.lock = threading.Lock()
         receiver = self
 
@@ -81,6 +83,7 @@ class RecipeReceiver:
                     recipe["remember"](msg_id, now)
                     status = 200
             self.attempts.append(({k.lower(): v for k, v in headers.items()}, body, status))
+            self.arrivals.append(time.monotonic())
         return status
 
     def close(self) -> None:
