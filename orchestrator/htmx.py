@@ -1,15 +1,40 @@
-"""htmx helpers: one place for request detection, fragments and HX-* headers."""
+"""htmx helpers: one place for request detection, fragments and HX-* headers.
+
+A page that answers htmx with a fragment and everyone else with the whole page must say so
+(``Vary: HX-Request``), or the browser's cache keeps one answer for both: Back to a URL that
+htmx pushed would show the bare fragment. ``is_htmx`` notes that the answer depends on the
+header; ``VaryOnHtmxMiddleware`` then adds the ``Vary`` to that response.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+
+_VARIES = "_loopgate_varies_on_htmx"
 
 
 def is_htmx(request: HttpRequest) -> bool:
+    setattr(request, _VARIES, True)  # whatever the answer, the response now depends on the header
     return request.headers.get("HX-Request") == "true"
+
+
+class VaryOnHtmxMiddleware:
+    """``Vary: HX-Request`` on every response whose view asked ``is_htmx``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if getattr(request, _VARIES, False):
+            patch_vary_headers(response, ("HX-Request",))
+        return response
 
 
 def render_fragment(

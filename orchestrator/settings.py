@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages that answer htmx with a fragment say Vary: HX-Request (Back never shows a bare fragment).
+    "orchestrator.htmx.VaryOnHtmxMiddleware",
 ]
 
 ROOT_URLCONF = "orchestrator.urls"
