@@ -45,3 +45,29 @@ def test_back_to_a_filtered_list_shows_the_whole_page_not_the_fragment(page, rol
     page.go_back()
     expect(page.locator("header.topbar")).to_be_visible()
     assert page.js_errors == []
+
+
+def test_back_when_htmx_has_no_snapshot_restores_the_whole_page(page, role_users) -> None:  # type: ignore[no-untyped-def]
+    """htmx keeps snapshots of pages it left in localStorage; when it has none (a full or disabled
+    cache, here size 0) it asks the server with HX-Request and HX-History-Restore-Request and puts
+    the answer in place of the whole body, so that answer must be the page, not the fragment."""
+    fixture_execution(graph_name="t_counter", status="succeeded", input={}, created_by=role_users["operator"])
+    fixture_execution(graph_name="t_boom", status="failed", input={}, created_by=role_users["operator"])
+    login(page, "otto")
+    page.goto("/executions/")
+    page.evaluate("htmx.config.historyCacheSize = 0; localStorage.removeItem('htmx-history-cache')")
+    page.get_by_label("Status").select_option("failed")
+    page.wait_for_url("**/executions/?*status=failed*")
+    expect(page.locator("#executions-rows tr")).to_have_count(1)
+    page.get_by_label("Status").select_option("succeeded")
+    page.wait_for_url("**/executions/?*status=succeeded*")
+    expect(page.locator("#executions-rows tr")).to_have_count(1)
+
+    with page.expect_response(lambda r: r.request.headers.get("hx-history-restore-request") == "true"):
+        page.go_back()
+    page.wait_for_url("**/executions/?*status=failed*")
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Executions", level=1)).to_have_count(1)
+    expect(page.locator("#executions-rows tr")).to_have_count(1)
+    expect(page.locator("#executions-rows")).to_contain_text("t_boom")
+    assert page.js_errors == []

@@ -33,3 +33,10 @@ def test_the_filtered_executions_list_varies_on_hx_request(operator_client: Clie
 
 def test_a_page_that_never_asks_does_not_vary_on_it(operator_client: Client) -> None:
     assert "hx-request" not in varies(operator_client.get("/graphs/"))
+
+
+def test_htmx_restoring_history_gets_the_whole_page(operator_client: Client) -> None:
+    response = operator_client.get("/executions/?status=failed",
+                                   headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<header" in response.content.decode()
+    assert {"hx-request", "hx-history-restore-request"} <= varies(response)
