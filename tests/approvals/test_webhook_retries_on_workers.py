@@ -101,3 +101,25 @@ def test_a_retry_held_by_a_worker_that_dies_is_delivered_by_another_once(broker,
         assert len(receiver.attempts) == 2 and len(receiver.acted) == 1
     finally:
         receiver.close()
+
+
+def test_a_worker_stopped_mid_countdown_hands_its_retry_back_at_once(broker, workers) -> None:  # type: ignore[no-untyped-def]
+    """A warm shutdown (SIGTERM: a deploy, a scale-down) returns the held retry to the queue;
+    with the default hour-long visibility timeout, only that can bring it to the next worker."""
+    receiver = RecipeReceiver(SECRET, failures=[503])
+    try:
+        first = worker("leaving", broker, receiver)
+        workers.append(first)
+        publish(broker)
+        client = redis.Redis.from_url(broker.url)
+        wait_for(lambda: receiver.attempts, timeout=60, what="the first attempt")
+        wait_for(lambda: client.hlen("unacked") == 1, timeout=10, what="the worker to hold the retry")
+        first.stop()
+        assert first.popen.returncode is not None and len(receiver.attempts) == 1
+        assert client.hlen("unacked") == 0 and client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 1
+
+        workers.append(worker("next", broker, receiver))
+        wait_for(lambda: receiver.acted, timeout=30, what="the retry on the next worker")
+        assert [status for *_rest, status in receiver.attempts] == [503, 200]
+    finally:
+        receiver.close()
