@@ -8,9 +8,8 @@ headers; ``VaryOnHtmxMiddleware`` then adds the ``Vary`` to that response.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
