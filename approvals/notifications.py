@@ -19,20 +19,29 @@ The webhook POSTs JSON to ``LOOPGATE_WEBHOOK_URL``::
     {"event": "approval.created", "approval": {"id", "url", "graph", "action",
      "summary", "description", "status", "deadline", "created_at", "execution_id"}}
 
-with ``X-Loopgate-Event`` and ``X-Loopgate-Signature: sha256=<hex>``, the
-HMAC-SHA256 of the exact body bytes under ``LOOPGATE_WEBHOOK_SECRET``. A
-receiver recomputes it over the raw body and compares in constant time.
+signed the Standard Webhooks way (standardwebhooks.com): ``webhook-id`` (the same
+for every attempt at one message, so a receiver can drop repeats),
+``webhook-timestamp`` (Unix seconds of this attempt) and ``webhook-signature:
+v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` under
+``LOOPGATE_WEBHOOK_SECRET`` (its UTF-8 bytes, or the decoded key of a
+``whsec_<base64>`` secret, as the Standard Webhooks libraries read it). A
+receiver recomputes it over the raw body, refuses timestamps more than five
+minutes off and ids it has seen: the README's recipe does. ``X-Loopgate-Event``
+names the event. ``X-Loopgate-Signature: sha256=<hex>`` (the body alone, so a
+captured delivery replays forever) is still sent for one release, deprecated.
 Delivery is a Celery task retried with exponential backoff on network errors,
 5xx and 429; other 4xx answers are permanent and logged.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import smtplib
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -51,7 +60,10 @@ from orchestrator import roles
 
 logger = logging.getLogger(__name__)
 
+# Deprecated: the body alone is signed, so a captured delivery can be replayed. Sent until the
+# next release beside the Standard Webhooks headers below, then removed.
 SIGNATURE_HEADER = "X-Loopgate-Signature"
+ID_HEADER, TIMESTAMP_HEADER, STANDARD_SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
 EVENT_HEADER = "X-Loopgate-Event"
 WEBHOOK_TIMEOUT_SECONDS = 10
 
@@ -216,7 +228,28 @@ def webhook_body(event: str, approval: Approval) -> str:
 
 
 def sign(body: bytes, secret: str) -> str:
+    """The deprecated ``X-Loopgate-Signature`` value: the body alone, replayable."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signing_key(secret: str) -> bytes:
+    """A ``whsec_<base64>`` secret is a base64 key (Standard Webhooks' form); any other, its UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def webhook_id(event: str, body: str) -> str:
+    """One message, one id, whatever attempt carries it: a hash of what is sent. The same
+    approval announced twice (a redelivered task) is then one message to the receiver too."""
+    return "msg_" + hashlib.sha256(f"{event}\n{body}".encode()).hexdigest()[:32]
+
+
+def standard_signature(msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``: the id and the time are signed
+    with the body, so a captured delivery cannot be replayed later or under another id."""
+    mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def queue_webhook(event: str, approval: Approval) -> None:
@@ -237,8 +270,13 @@ def webhook_post(event: str, body: str) -> int:
     request.add_header("Content-Type", "application/json")
     request.add_header("User-Agent", "Loopgate")
     request.add_header(EVENT_HEADER, event)
-    if settings.LOOPGATE_WEBHOOK_SECRET:
-        request.add_header(SIGNATURE_HEADER, sign(data, settings.LOOPGATE_WEBHOOK_SECRET))
+    secret = settings.LOOPGATE_WEBHOOK_SECRET
+    msg_id, timestamp = webhook_id(event, body), int(time.time())  # a fresh timestamp per attempt
+    request.add_header(ID_HEADER, msg_id)
+    request.add_header(TIMESTAMP_HEADER, str(timestamp))
+    if secret:
+        request.add_header(STANDARD_SIGNATURE_HEADER, standard_signature(msg_id, timestamp, data, secret))
+        request.add_header(SIGNATURE_HEADER, sign(data, secret))  # deprecated, for one release
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-set URL
             return int(response.status)

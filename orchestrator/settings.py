@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages that answer htmx with a fragment say Vary: HX-Request (Back never shows a bare fragment).
+    "orchestrator.htmx.VaryOnHtmxMiddleware",
 ]
 
 ROOT_URLCONF = "orchestrator.urls"
@@ -171,7 +173,15 @@ if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task taken by a worker that died (SIGKILL, a lost machine) is handed to another worker
+    # this long after it was taken. Webhook and email retries wait in a worker for their
+    # countdown (up to ten minutes): the timeout must be longer, or they would run twice.
+    # Every worker sweeps for such tasks every 10 s (kombu's default sweeps every 100 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("LOOPGATE_BROKER_VISIBILITY_SECONDS", 3600, minimum=1),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -222,12 +232,20 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "loopgate@localhost") or "loopgate@localhost"
 # The address links in emails and webhooks start with (no trailing slash).
 LOOPGATE_SITE_URL = (env_str("LOOPGATE_SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
-# Outgoing webhook for new and escalated approvals: JSON, signed with HMAC-SHA256
-# of the body in the X-Loopgate-Signature header; retried with backoff.
+# Outgoing webhook for new and escalated approvals: JSON, signed the Standard Webhooks way
+# (approvals/notifications.py); retried with backoff.
 LOOPGATE_WEBHOOK_URL = env_str("LOOPGATE_WEBHOOK_URL", "") or ""
 LOOPGATE_WEBHOOK_SECRET = env_str("LOOPGATE_WEBHOOK_SECRET", "") or ""
 if LOOPGATE_WEBHOOK_URL and not LOOPGATE_WEBHOOK_SECRET and not DEBUG:
     raise ImproperlyConfigured("LOOPGATE_WEBHOOK_SECRET must be set when LOOPGATE_WEBHOOK_URL is (DEBUG off).")
+if LOOPGATE_WEBHOOK_SECRET.startswith("whsec_"):
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(LOOPGATE_WEBHOOK_SECRET.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        raise ImproperlyConfigured("LOOPGATE_WEBHOOK_SECRET starts with whsec_ but the rest is not base64.") from None
 # Who hears about approvals that expired unanswered: the members of this group.
 LOOPGATE_ESCALATION_GROUP = env_str("LOOPGATE_ESCALATION_GROUP", "admins") or "admins"
 # How often the periodic task expires overdue approvals.

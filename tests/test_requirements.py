@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOOLS = {"pytest", "pytest-django", "playwright", "schemathesis", "hypothesis",
-              "langgraph-checkpoint-conformance", "import-linter"}
+              "langgraph-checkpoint-conformance", "import-linter", "pip-licenses"}
 
 
 def _canonical(name: str) -> str:

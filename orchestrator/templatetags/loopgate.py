@@ -129,7 +129,12 @@ def relative_phrase(seconds: float, prefix: str = "", *, when: dt.datetime | Non
     """Words for an offset from now: positive is the past ("4 min ago"), negative the future ("in 5 min").
 
     With ``prefix`` the phrase reads as an ongoing span instead: "waiting 2 h".
-    loopgate.js repeats these rules to refresh the text every 30 s.
+
+    The rule, which static/js/loopgate.js applies word for word when it refreshes the text every
+    30 s (tests/browser/test_reltime.py holds the two to it): under 45 s is "just now"; otherwise
+    whole units, always rounded down (never Python's round-half-to-even, never JavaScript's
+    round-half-up: 150 s is "2 min" in both) — minutes (at least 1) under 60, hours under 24,
+    then days; from 30 days on, the date (which the server alone writes).
     """
     future = seconds < 0
     s = abs(seconds)
@@ -137,15 +142,15 @@ def relative_phrase(seconds: float, prefix: str = "", *, when: dt.datetime | Non
         if prefix:
             return f"{prefix} <1 min"
         return "in a moment" if future else "just now"
-    minutes = max(1, round(s / 60))
+    minutes = max(1, math.floor(s / 60))
     if minutes < 60:
         amount = f"{minutes} min"
     else:
-        hours = round(minutes / 60)
+        hours = math.floor(minutes / 60)
         if hours < 24:
             amount = f"{hours} h"
         else:
-            days = round(hours / 24)
+            days = math.floor(hours / 24)
             if days < 30 or when is None:
                 amount = plural(days, "day")
             else:

@@ -111,24 +111,26 @@
   });
 
   // --- relative times ---------------------------------------------------------------
-  // <time datetime="…" data-reltime="[prefix]"> as rendered by the |reltime filter;
-  // the same rules as orchestrator/templatetags/loopgate.py relative_phrase().
+  // <time datetime="…" data-reltime="[prefix]"> as rendered by the |reltime filter, by the rule of
+  // orchestrator/templatetags/loopgate.py relative_phrase(), word for word: under 45 s "just now",
+  // else whole units rounded down (Math.floor, never Math.round: 150 s is "2 min" on both sides),
+  // minutes (at least 1) under 60, hours under 24, then days; from 30 days the server's date stays.
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   function relativePhrase(seconds, prefix) {
     var future = seconds < 0;
     var s = Math.abs(seconds);
     if (s < 45) return prefix ? prefix + " <1 min" : future ? "in a moment" : "just now";
-    var minutes = Math.max(1, Math.round(s / 60));
+    var minutes = Math.max(1, Math.floor(s / 60));
     var amount;
     if (minutes < 60) {
       amount = minutes + " min";
     } else {
-      var hours = Math.round(minutes / 60);
+      var hours = Math.floor(minutes / 60);
       if (hours < 24) {
         amount = hours + " h";
       } else {
-        var days = Math.round(hours / 24);
+        var days = Math.floor(hours / 24);
         if (days >= 30) return null; // keep the server's date
         amount = plural(days, "day");
       }

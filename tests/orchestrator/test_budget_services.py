@@ -117,7 +117,15 @@ class DailyLimitTests(BudgetTestCase):
     def test_yesterdays_tokens_and_other_graphs_do_not_count(self) -> None:
         self.spent(50_000, days_ago=1)
         self.spent(50_000, graph="other")
+        self.assertEqual(budgets.graph_tokens_today("seed"), 0)
         self.start()
+        # Today's tokens of this graph do count, and the limit still holds with the others around.
+        self.spent(9_000)
+        self.assertEqual(budgets.graph_tokens_today("seed"), 9_000)
+        self.spent(1_000)
+        with self.assertRaises(DailyTokenLimitReached) as caught:
+            self.start()
+        self.assertEqual(caught.exception.extra["tokens_today"], 10_000)
 
     def test_raising_the_limit_lets_executions_start_again(self) -> None:
         self.spent(10_000)

@@ -65,6 +65,13 @@ class SettingsTests:
         assert result.returncode == 0, result.stderr
         assert '"hosts": ["loopgate.example.com"]' in result.stdout
 
+    def test_a_whsec_webhook_secret_must_be_base64(self, tmp_path: Path) -> None:
+        sqlite = f"sqlite:///{tmp_path}/x.sqlite3"
+        result = load(DATABASE_URL=sqlite, LOOPGATE_WEBHOOK_SECRET="whsec_not base64!")
+        assert result.returncode != 0
+        assert "LOOPGATE_WEBHOOK_SECRET starts with whsec_ but the rest is not base64" in result.stderr
+        assert load(DATABASE_URL=sqlite, LOOPGATE_WEBHOOK_SECRET="whsec_a2V5LWJ5dGVz").returncode == 0
+
     def test_a_malformed_value_names_the_variable(self) -> None:
         result = load(DEBUG="maybe")
         assert result.returncode != 0

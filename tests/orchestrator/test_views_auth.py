@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from django.urls import reverse
 
 from tests.base import PageTestCase
@@ -50,9 +52,22 @@ class AuthTests(PageTestCase):
         from django.test import override_settings
 
         with override_settings(DEBUG=True):  # as in scripts/run; Django's tests run with DEBUG off
-            call_command("setup_demo", stdout=open("/dev/null", "w"))
-            call_command("setup_demo", stdout=open("/dev/null", "w"))  # idempotent
-        for username, group in (("admin", roles.ADMINS), ("reviewer", roles.REVIEWERS), ("operator", roles.OPERATORS)):
+            first = io.StringIO()
+            call_command("setup_demo", stdout=first)
+            assert "Demo users ready" in first.getvalue()
+            for username in ("admin", "reviewer", "operator"):
+                assert f"{username:<9} / loopgate-demo" in first.getvalue()
+            users_before = sorted(User.objects.values_list("id", "username"))
+            assert {"admin", "operator", "reviewer"} <= {name for _id, name in users_before}
+            reviewer = User.objects.get(username="reviewer")
+            reviewer.set_password("changed-since")  # a password someone changed is kept on a rerun
+            reviewer.save()
+            call_command("setup_demo", stdout=io.StringIO())  # idempotent: nothing new, nothing reset
+        assert sorted(User.objects.values_list("id", "username")) == users_before
+        assert User.objects.get(username="reviewer").check_password("changed-since")
+        for username, group in (("admin", roles.ADMINS), ("operator", roles.OPERATORS)):
             user = User.objects.get(username=username)
             assert user.check_password("loopgate-demo")
             assert roles.user_roles(user) >= {group}
+            assert user.groups.count() == 1
+        assert roles.user_roles(User.objects.get(username="reviewer")) >= {roles.REVIEWERS}
