@@ -192,7 +192,7 @@ def test_live_banner_shows_while_a_websocket_is_down(page, role_users):
                    el.setAttribute('hx-ext', 'ws'); el.setAttribute('ws-connect', '/ws/__no-such-route__/');
                    document.querySelector('main').appendChild(el); htmx.process(el); }"""
     )
-    expect(banner).to_be_visible()
+    expect(banner).to_be_visible(timeout=15_000)  # the server's refusal can take a while on a loaded machine
     page.goto("/executions/")  # leaving the page does not flash the banner, and the new page starts clean
     expect(banner).to_be_hidden()
 
