@@ -199,14 +199,3 @@ def output_cap(run_manager: Any) -> int | None:
         if isinstance(guard, BudgetGuard):
             return guard.output_cap(run_manager.run_id)
     return None
-
-
-def with_output_cap(run_manager: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A call's keyword arguments with ``max_tokens`` lowered to what the execution's budget leaves it:
-    the call cannot spend past the budget, whatever it is asked. For the models ``orchestrator.llm``
-    builds and the examples' offline model."""
-    cap = output_cap(run_manager)
-    if cap is not None:
-        asked = kwargs.get("max_tokens")
-        kwargs = {**kwargs, "max_tokens": cap if asked is None else min(int(asked), cap)}
-    return kwargs
