@@ -31,7 +31,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import gates, hooks, registry, services
+from orchestrator import gates, hooks, registry, services, shutdown
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
 from orchestrator.jsonable import to_jsonable
@@ -43,6 +43,10 @@ Status = Execution.Status
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class HandBack(Exception):
+    """Raised at a step boundary while the worker shuts down: the execution goes back to the queue."""
 
 
 class StopRun(Exception):
@@ -237,6 +241,11 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
                 if closed_step or event.get("type") == "checkpoint":
                     _at_step_boundary(execution.id, heartbeat)
         _hand_off(graph, config, execution, worker)
+    except HandBack:
+        # This worker is shutting down: queued again at once (lease released, the advance sent
+        # after commit), so another worker resumes from the checkpoint just written.
+        if services.execution_release(execution_id=execution.id, worker=worker):
+            logger.info("execution %s handed back: this worker is shutting down", execution.id)
     except StopRun as stop:
         _finish(execution.id, worker, stop.status, error={"reason": stop.reason} if stop.reason else None,
                 state=_state_or_none(execution, config))
@@ -274,6 +283,8 @@ def _at_step_boundary(execution_id: UUID, heartbeat: Heartbeat) -> None:
         raise LeaseLost("Another worker holds the lease now.")
     if row["cancel_requested"]:
         raise StopRun(Status.CANCELLED, "Cancelled by a user.")
+    if shutdown.draining():
+        raise HandBack()
 
 
 def _state_or_none(execution: Execution, config: dict[str, Any] | None) -> Any:
