@@ -37,11 +37,8 @@ BATCH = 200
 
 
 def _audit_model() -> Any:
-    # The audit log moves into the core (orchestrator.models) with issue 11; until then it is approvals'.
-    try:
-        from orchestrator.models import AuditEntry  # type: ignore[attr-defined]
-    except ImportError:
-        from approvals.models import AuditEntry
+    from orchestrator.models import AuditEntry
+
     return AuditEntry
 
 
@@ -150,8 +147,10 @@ def retention_apply(*, now: datetime.datetime | None = None, dry_run: bool = Fal
     if (result.executions or result.checkpoints) and not dry_run:
         from ops import metrics
 
-        _audit_model().objects.create(
-            kind=AUDIT_KIND, actor=None, actor_name="", outcome="removed",
+        from orchestrator.audit import audit_record
+
+        audit_record(
+            kind=AUDIT_KIND, actor=None, outcome="removed",
             action=f"{result.executions} execution(s), {result.checkpoints} checkpoint(s)",
             detail={"executions": result.executions, "checkpoints": result.checkpoints, "by_graph": result.by_graph},
         )
