@@ -148,3 +148,51 @@ def doomed_host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+class RepairAdminTests:
+    def test_the_admin_action_asks_for_a_reason_then_fails_the_execution_audited(self) -> None:
+        from django.test import Client
+        from django.urls import reverse
+
+        users = make_role_users()
+        users["admin"].is_staff = True
+        users["admin"].save(update_fields=["is_staff"])
+        queued = Execution.objects.create(graph_name="t_counter", input={})
+        client = Client()
+        client.force_login(users["admin"])
+        url = reverse("admin:orchestrator_execution_changelist")
+        assert client.get(url).status_code == 200
+        asked = client.post(url, {"action": "mark_failed", "_selected_action": [str(queued.id)]})
+        assert asked.status_code == 200 and b"Say why" in asked.content and b"no worker took it" in asked.content
+        assert Execution.objects.get(id=queued.id).status == Status.QUEUED  # nothing yet
+        empty = client.post(url, {"action": "mark_failed", "_selected_action": [str(queued.id)], "apply": "1",
+                                  "reason": ""})
+        assert empty.status_code == 200 and Execution.objects.get(id=queued.id).status == Status.QUEUED
+        done = client.post(url, {"action": "mark_failed", "_selected_action": [str(queued.id)], "apply": "1",
+                                 "reason": "duplicate request"})
+        assert done.status_code == 302
+        queued.refresh_from_db()
+        assert queued.status == Status.FAILED and "duplicate request" in queued.error["reason"]
+        assert AuditEntry.objects.filter(kind="repair", execution_id=queued.id, actor=users["admin"]).exists()
+        page = client.get(reverse("admin:orchestrator_execution_change", args=[queued.id]))
+        assert page.status_code == 200
+
+    def test_a_staff_user_who_is_not_an_admin_cannot_repair(self) -> None:
+        from django.contrib.auth.models import Permission
+        from django.test import Client
+        from django.urls import reverse
+
+        users = make_role_users()
+        operator = users["operator"]
+        operator.is_staff = True
+        operator.save(update_fields=["is_staff"])
+        operator.user_permissions.add(Permission.objects.get(codename="view_execution"),
+                                      Permission.objects.get(codename="change_execution"))
+        queued = Execution.objects.create(graph_name="t_counter", input={})
+        client = Client()
+        client.force_login(operator)
+        url = reverse("admin:orchestrator_execution_changelist")
+        client.post(url, {"action": "mark_failed", "_selected_action": [str(queued.id)], "apply": "1",
+                          "reason": "x"})
+        assert Execution.objects.get(id=queued.id).status == Status.QUEUED
