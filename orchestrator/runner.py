@@ -31,7 +31,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import gates, hooks, registry, services, shutdown
+from orchestrator import gates, hooks, logcontext, registry, services, shutdown
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
 from orchestrator.jsonable import to_jsonable
@@ -163,10 +163,16 @@ def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) ->
 def execution_advance(*, execution_id: UUID, worker: str | None = None) -> None:
     worker = worker or worker_name()
     close_old_connections()
+    with logcontext.bound(execution_id=str(execution_id), worker=worker):
+        _advance(execution_id, worker)
+
+
+def _advance(execution_id: UUID, worker: str) -> None:
     try:
         execution = services.execution_claim(execution_id=execution_id, worker=worker)
         if execution is None:
             return  # someone else holds it, or it is not runnable: nothing to do
+        logcontext.set_fields(graph=execution.graph_name)
         if execution.cancel_requested:
             _finish(execution_id, worker, Status.CANCELLED)
             return
@@ -238,6 +244,8 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
             # so a step is never recorded for a checkpoint a crash could lose.
             for _mode, event in graph.stream(start.input, config, stream_mode=["debug"], durability="sync"):
                 closed_step = observers.on_event(event)
+                if event.get("step") is not None:
+                    logcontext.set_fields(step=event["step"])
                 if closed_step or event.get("type") == "checkpoint":
                     _at_step_boundary(execution.id, heartbeat)
         _hand_off(graph, config, execution, worker)

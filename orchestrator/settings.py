@@ -106,6 +106,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes and the metrics scrape reach a pod by its IP, which ALLOWED_HOSTS does not name.
     "ops.middleware.OpsEndpointsMiddleware",
+    "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
     "orchestrator.middleware.RequestSizeLimitMiddleware",
@@ -413,11 +414,17 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# plain (the default, and the embedded mode's) or json: one object per line with the request id,
+# execution, graph and step of the work it concerns (ops/logs.py).
+LOG_FORMAT = (env_str("LOG_FORMAT", "plain") or "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "ops.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO") or "INFO"},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
