@@ -37,8 +37,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     DEBUG=0 \
     LOG_FORMAT=json \
     LOOPGATE_WORKER_HEARTBEAT_FILE=/tmp/loopgate-worker-heartbeat
-RUN groupadd --system --gid 10001 loopgate \
- && useradd --system --uid 10001 --gid loopgate --home-dir /app --no-create-home --shell /usr/sbin/nologin loopgate
+RUN groupadd --gid 10001 loopgate \
+ && useradd --uid 10001 --gid loopgate --home-dir /app --no-create-home --shell /usr/sbin/nologin loopgate
 COPY --from=build /opt/venv /opt/venv
 # Owned by root, read-only to the app user: the process cannot rewrite its own code.
 COPY --from=build /app /app
