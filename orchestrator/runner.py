@@ -32,6 +32,7 @@ from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
 from orchestrator import gates, hooks, logcontext, registry, services, shutdown
+from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
 from orchestrator.jsonable import to_jsonable
@@ -227,7 +228,10 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         entry = registry.get_graph(execution.graph_name)
         graph = entry.compiled
         config = {
-            "configurable": {"thread_id": execution.thread_id},
+            # The lease token rides along: every checkpoint write is fenced by it, so a worker
+            # that lost its lease (cut off from the network, then back) writes nothing.
+            "configurable": {"thread_id": execution.thread_id,
+                             LEASE_KEY: {"execution_id": execution.thread_id, "token": worker}},
             "recursion_limit": execution.recursion_limit,
             "callbacks": observers.callbacks,
             "metadata": {"loopgate_execution_id": execution.thread_id, "loopgate_graph": execution.graph_name},
