@@ -11,7 +11,7 @@ Two kinds, because Loopgate runs as many processes on many machines:
   replicas with ``max``, not ``sum``.)
 - **Events counted where they happen** (module-level counters and histograms):
   step latency buckets as each step is recorded (in the worker), reconciler
-  re-queues, retention runs. Workers serve them on
+  re-queues, lease losses, shutdown hand-backs, failed webhook and email tries, retention runs. Workers serve them on
   ``LOOPGATE_WORKER_METRICS_PORT``; with ``PROMETHEUS_MULTIPROC_DIR`` set (a
   prefork pool) they are aggregated over the worker's processes.
 
@@ -50,6 +50,16 @@ LLM_CALL_SECONDS = Histogram(
 RECONCILER_REQUEUES = Counter(
     "loopgate_reconciler_requeues", "Executions the reconciler re-queued (lost message or expired lease).",
 )
+LEASE_LOSSES = Counter(
+    "loopgate_lease_losses", "Runs that found their lease taken (heartbeat failed or another worker claimed it).",
+)
+SHUTDOWN_HANDBACKS = Counter(
+    "loopgate_shutdown_handbacks", "Executions a shutting-down worker handed back at a step boundary.",
+)
+NOTIFICATION_FAILURES = Counter(
+    "loopgate_notification_failures", "Failed webhook and email deliveries (each failed try), by channel.",
+    ["channel"],
+)
 RETENTION_REMOVED = Counter(
     "loopgate_retention_removed", "What retention removed, by kind (checkpoints, executions).", ["kind"],
 )
@@ -87,6 +97,33 @@ def _on_span_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> 
     )
 
 
+_NOTIFICATION_TASKS = {
+    "approvals.tasks.deliver_webhook": "webhook",
+    "approvals.tasks.email_created": "email",
+    "approvals.tasks.email_escalated": "email",
+}
+
+
+def _on_task_retry(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+    channel = _NOTIFICATION_TASKS.get(getattr(sender, "name", "") or getattr(request, "task", "") or "")
+    if channel:
+        NOTIFICATION_FAILURES.labels(channel=channel).inc()
+
+
+def _on_task_failure(sender: Any = None, **kwargs: Any) -> None:
+    channel = _NOTIFICATION_TASKS.get(getattr(sender, "name", "") or "")
+    if channel:
+        NOTIFICATION_FAILURES.labels(channel=channel).inc()
+
+
+def _on_lease_lost(**kwargs: Any) -> None:
+    LEASE_LOSSES.inc()
+
+
+def _on_handed_back(**kwargs: Any) -> None:
+    SHUTDOWN_HANDBACKS.inc()
+
+
 def _on_task_done(sender: Any = None, task: Any = None, retval: Any = None, **kwargs: Any) -> None:
     if getattr(task, "name", "") == "orchestrator.tasks.reconcile" and isinstance(retval, int) and retval > 0:
         RECONCILER_REQUEUES.inc(retval)
@@ -94,14 +131,19 @@ def _on_task_done(sender: Any = None, task: Any = None, retval: Any = None, **kw
 
 def connect_event_metrics() -> None:
     """Count events where they happen (called from ``OpsConfig.ready``)."""
-    from celery.signals import task_postrun
+    from celery.signals import task_failure, task_postrun, task_retry
     from django.db.models.signals import post_save
 
+    from orchestrator import events
     from traces.models import Span, Step
 
     post_save.connect(_on_step_saved, sender=Step, dispatch_uid="ops.metrics.step")
     post_save.connect(_on_span_saved, sender=Span, dispatch_uid="ops.metrics.span")
     task_postrun.connect(_on_task_done, dispatch_uid="ops.metrics.task_postrun", weak=False)
+    task_retry.connect(_on_task_retry, dispatch_uid="ops.metrics.task_retry", weak=False)
+    task_failure.connect(_on_task_failure, dispatch_uid="ops.metrics.task_failure", weak=False)
+    events.lease_lost.connect(_on_lease_lost, dispatch_uid="ops.metrics.lease_lost")
+    events.handed_back.connect(_on_handed_back, dispatch_uid="ops.metrics.handed_back")
 
 
 # -- cluster figures from the database ----------------------------------------------------------------------

@@ -31,7 +31,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import gates, hooks, logcontext, registry, services, shutdown
+from orchestrator import events, gates, hooks, logcontext, registry, services, shutdown
 from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
@@ -181,6 +181,7 @@ def _advance(execution_id: UUID, worker: str) -> None:
             _run(execution, worker, heartbeat)
     except LeaseLost:
         logger.warning("lease on %s lost; another worker carries on", execution_id)
+        events.lease_lost.send(sender=None, execution_id=execution_id, worker=worker)
     finally:
         close_old_connections()
 
@@ -258,6 +259,7 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         # after commit), so another worker resumes from the checkpoint just written.
         if services.execution_release(execution_id=execution.id, worker=worker):
             logger.info("execution %s handed back: this worker is shutting down", execution.id)
+            events.handed_back.send(sender=None, execution_id=execution.id, worker=worker)
     except StopRun as stop:
         _finish(execution.id, worker, stop.status, error={"reason": stop.reason} if stop.reason else None,
                 state=_state_or_none(execution, config))

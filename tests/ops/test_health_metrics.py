@@ -116,7 +116,9 @@ class MetricsAfterRealRunsTests:
     def test_metrics_show_executions_steps_tokens_and_approvals_after_real_runs(self, worker) -> None:  # type: ignore[no-untyped-def]
         users = make_role_users()
         port = free_port()
-        worker("w1", LOOPGATE_WORKER_METRICS_PORT=str(port))
+        # A webhook nobody listens at: each failed delivery is counted by the worker.
+        worker("w1", LOOPGATE_WORKER_METRICS_PORT=str(port),
+               LOOPGATE_WEBHOOK_URL=f"http://127.0.0.1:{free_port()}/hook", LOOPGATE_WEBHOOK_SECRET="s")
         counter = services.execution_start(graph_name="t_counter", input={"n": 0, "target": 3}, user=None)
         spender = services.execution_start(graph_name="t_budget_loop", input={}, user=None, token_budget=3000)
         waiting = services.execution_start(graph_name="t_plain", input={}, user=None)
@@ -156,11 +158,33 @@ class MetricsAfterRealRunsTests:
                      direction="output") == 3 * OUTPUT_TOKENS
         spans = Span.objects.filter(execution=spender, kind=Span.Kind.LLM).count()
 
-        # The worker counted each step as it recorded it, on its own port.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-            from_worker = samples(answer.read().decode())
+        # The worker counted each step as it recorded it, and the failed webhooks, on its own port.
+        def from_worker() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                return samples(answer.read().decode())
+
+        wait_for(lambda: value(from_worker(), "loopgate_notification_failures_total", channel="webhook") >= 2,
+                 what="the two approvals' failed webhooks")
+        from_worker = from_worker()
         assert value(from_worker, "loopgate_step_seconds_count", graph="t_counter") == recorded
         assert value(from_worker, "loopgate_llm_call_seconds_count", graph="t_budget_loop", model=FAKE_MODEL) == spans
+
+
+class EventWiringTests:
+    def test_the_cores_lease_and_hand_back_events_are_counted(self) -> None:
+        import uuid
+
+        from ops import metrics
+        from orchestrator import events
+
+        lost, handed = metrics.LEASE_LOSSES._value.get(), metrics.SHUTDOWN_HANDBACKS._value.get()
+        events.lease_lost.send(sender=None, execution_id=uuid.uuid4(), worker="w")
+        events.handed_back.send(sender=None, execution_id=uuid.uuid4(), worker="w")
+        from prometheus_client import generate_latest
+
+        found = samples(generate_latest(metrics.process_registry()).decode())
+        assert value(found, "loopgate_lease_losses_total") == lost + 1
+        assert value(found, "loopgate_shutdown_handbacks_total") == handed + 1
 
 
 @pytest.mark.django_db(transaction=True)

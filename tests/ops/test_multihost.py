@@ -118,7 +118,7 @@ def _start(net: netns.Network, procs: dict[str, Proc]) -> Cluster:
            "LOOPGATE_QUEUE": f"multihost-{net.tag}", "LOOPGATE_CHANNEL_PREFIX": f"multihost-{net.tag}",
            "LOOPGATE_LEASE_SECONDS": str(LEASE_SECONDS), "LOOPGATE_RECONCILE_SECONDS": "1",
            "ALLOWED_HOSTS": net.ips["web"], "LOOPGATE_TEST_RUNLOG": str(runlog),
-           "LOOPGATE_WORKER_HEARTBEAT_FILE": ""}
+           "LOOPGATE_WORKER_HEARTBEAT_FILE": "", "LOOPGATE_WORKER_METRICS_PORT": "9100"}
     cluster = Cluster(net, procs, env, runlog)
     cluster.manage("migrate", "--noinput")
     cluster.manage("setup_demo")
@@ -239,6 +239,10 @@ def test_a_batch_survives_a_worker_host_cut_off_mid_step_and_healed(cluster: Clu
     for execution_id in held:
         assert f"lease on {execution_id} lost; another worker carries on" in w1_log, [
             line for line in w1_log.splitlines() if execution_id in line or "Lease" in line][-10:]
+
+    # w1 counted each lease it lost, on its own metrics port.
+    with urllib.request.urlopen(f"http://{c.net.ips['w1']}:9100/metrics", timeout=10) as answer:
+        assert f"loopgate_lease_losses_total {float(len(held))}" in answer.read().decode()
 
     # 5. The web host's metrics saw it all.
     with urllib.request.urlopen(f"{c.web}/metrics", timeout=10) as answer:
