@@ -238,3 +238,19 @@ class DockerfileTests:
         ignored = (ROOT / ".dockerignore").read_text().splitlines()
         for entry in (".git", ".venv", "tests/", "var/", ".env", "staticfiles/"):
             assert entry in ignored, entry
+
+
+class DashboardTests:
+    def test_the_grafana_dashboard_charts_only_metrics_that_exist_and_are_documented(self) -> None:
+        import json
+
+        dashboard = json.loads((ROOT / "deploy" / "grafana" / "loopgate.json").read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        used = {re.sub(r"_(bucket|sum|count|total)$", "", m) for e in exprs for m in re.findall(r"loopgate_[a-z_]+", e)}
+        source = (ROOT / "ops" / "metrics.py").read_text()
+        readme = (ROOT / "README.md").read_text()
+        for metric in used:
+            assert f'"{metric}"' in source, f"{metric} is not a metric ops/metrics.py defines"
+            assert metric in readme, f"{metric} is not in the README's metrics table"
+        assert len(dashboard["panels"]) >= 10
+        assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
