@@ -215,3 +215,23 @@ class WorkerProbeTests:
         os.utime(path, (path.stat().st_atime - 120, path.stat().st_mtime - 120))
         result = self.probe(path)
         assert result.returncode == 1 and "old" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+class PreforkMetricsTests:
+    def test_a_prefork_worker_serves_the_sum_of_its_processes_metrics(self, worker) -> None:  # type: ignore[no-untyped-def]
+        port = free_port()
+        shared = tempfile.mkdtemp(prefix="loopgate-prom-")
+        worker("prefork", pool="prefork", concurrency=2, LOOPGATE_WORKER_METRICS_PORT=str(port),
+               PROMETHEUS_MULTIPROC_DIR=shared)
+        ids = [services.execution_start(graph_name="t_counter", input={"n": 0, "target": 2, "sleep": 0.3},
+                                        user=None).id for _ in range(6)]
+        wait_for(lambda: Execution.objects.filter(id__in=ids, status=Status.SUCCEEDED).count() == 6, timeout=120,
+                 what="six executions on two processes")
+        recorded = Step.objects.filter(execution_id__in=ids).count()
+        # Each child process wrote its own file; the worker's endpoint adds them up.
+        assert len(list(Path(shared).glob("histogram_*.db"))) >= 2
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            found = samples(answer.read().decode())
+        assert value(found, "loopgate_step_seconds_count", graph="t_counter") == recorded
