@@ -26,7 +26,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from orchestrator.models import Execution
@@ -117,10 +118,13 @@ def _prune_checkpoints(result: RetentionResult, dry_run: bool) -> None:
         keep_last = policy_for(graph, rules)
         if keep_last is None:
             continue
-        finished = Execution.objects.filter(graph_name=graph, status__in=Execution.FINISHED)
-        threads = (CheckpointRow.objects.order_by().filter(thread_id__in=[str(i) for i in finished.values_list("id", flat=True)])
+        finished = (Execution.objects.filter(graph_name=graph, status__in=Execution.FINISHED)
+                    .annotate(thread=Cast("id", TextField())).values("thread"))
+        # Every candidate, not a batch: a thread that keeps more than K for its protected
+        # checkpoints stays a candidate, and must not starve the others.
+        threads = (CheckpointRow.objects.order_by("thread_id").filter(thread_id__in=finished)
                    .values("thread_id").annotate(n=Count("id")).filter(n__gt=keep_last))
-        for row in list(threads[:BATCH]):
+        for row in list(threads):  # thread ids and counts only: small, and read before any write
             execution = Execution.objects.get(id=row["thread_id"])
             ids = list(CheckpointRow.objects.filter(thread_id=row["thread_id"], checkpoint_ns="")
                        .order_by("-checkpoint_id").values_list("checkpoint_id", flat=True))
