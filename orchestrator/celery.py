@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
@@ -30,3 +31,17 @@ def schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         float(settings.LOOPGATE_APPROVAL_EXPIRY_SECONDS), sender.signature("approvals.tasks.expire_overdue"),
         name="expire overdue approvals",
     )
+    # Retention (ops/retention.py): only when a policy is set; otherwise everything is kept.
+    if settings.LOOPGATE_RETENTION_DAYS or settings.LOOPGATE_RETENTION_KEEP_CHECKPOINTS:
+        sender.add_periodic_task(
+            float(settings.LOOPGATE_RETENTION_SECONDS), sender.signature("ops.tasks.apply_retention"),
+            name="apply retention",
+        )
+
+
+@worker_shutting_down.connect
+def hand_back_on_shutdown(**kwargs: Any) -> None:
+    """SIGTERM: running executions go back to the queue at their next step boundary."""
+    from orchestrator import shutdown
+
+    shutdown.begin_draining()

@@ -31,7 +31,8 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import gates, hooks, registry, services
+from orchestrator import events, gates, hooks, logcontext, registry, services, shutdown
+from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
 from orchestrator.jsonable import to_jsonable
@@ -43,6 +44,10 @@ Status = Execution.Status
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class HandBack(Exception):
+    """Raised at a step boundary while the worker shuts down: the execution goes back to the queue."""
 
 
 class StopRun(Exception):
@@ -159,10 +164,16 @@ def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) ->
 def execution_advance(*, execution_id: UUID, worker: str | None = None) -> None:
     worker = worker or worker_name()
     close_old_connections()
+    with logcontext.bound(execution_id=str(execution_id), worker=worker):
+        _advance(execution_id, worker)
+
+
+def _advance(execution_id: UUID, worker: str) -> None:
     try:
         execution = services.execution_claim(execution_id=execution_id, worker=worker)
         if execution is None:
             return  # someone else holds it, or it is not runnable: nothing to do
+        logcontext.set_fields(graph=execution.graph_name)
         if execution.cancel_requested:
             _finish(execution_id, worker, Status.CANCELLED)
             return
@@ -170,6 +181,7 @@ def execution_advance(*, execution_id: UUID, worker: str | None = None) -> None:
             _run(execution, worker, heartbeat)
     except LeaseLost:
         logger.warning("lease on %s lost; another worker carries on", execution_id)
+        events.lease_lost.send(sender=None, execution_id=execution_id, worker=worker)
     finally:
         close_old_connections()
 
@@ -217,7 +229,10 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         entry = registry.get_graph(execution.graph_name)
         graph = entry.compiled
         config = {
-            "configurable": {"thread_id": execution.thread_id},
+            # The lease token rides along: every checkpoint write is fenced by it, so a worker
+            # that lost its lease (cut off from the network, then back) writes nothing.
+            "configurable": {"thread_id": execution.thread_id,
+                             LEASE_KEY: {"execution_id": execution.thread_id, "token": worker}},
             "recursion_limit": execution.recursion_limit,
             "callbacks": observers.callbacks,
             "metadata": {"loopgate_execution_id": execution.thread_id, "loopgate_graph": execution.graph_name},
@@ -234,9 +249,17 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
             # so a step is never recorded for a checkpoint a crash could lose.
             for _mode, event in graph.stream(start.input, config, stream_mode=["debug"], durability="sync"):
                 closed_step = observers.on_event(event)
+                if event.get("step") is not None:
+                    logcontext.set_fields(step=event["step"])
                 if closed_step or event.get("type") == "checkpoint":
                     _at_step_boundary(execution.id, heartbeat)
         _hand_off(graph, config, execution, worker)
+    except HandBack:
+        # This worker is shutting down: queued again at once (lease released, the advance sent
+        # after commit), so another worker resumes from the checkpoint just written.
+        if services.execution_release(execution_id=execution.id, worker=worker):
+            logger.info("execution %s handed back: this worker is shutting down", execution.id)
+            events.handed_back.send(sender=None, execution_id=execution.id, worker=worker)
     except StopRun as stop:
         _finish(execution.id, worker, stop.status, error={"reason": stop.reason} if stop.reason else None,
                 state=_state_or_none(execution, config))
@@ -274,6 +297,8 @@ def _at_step_boundary(execution_id: UUID, heartbeat: Heartbeat) -> None:
         raise LeaseLost("Another worker holds the lease now.")
     if row["cancel_requested"]:
         raise StopRun(Status.CANCELLED, "Cancelled by a user.")
+    if shutdown.draining():
+        raise HandBack()
 
 
 def _state_or_none(execution: Execution, config: dict[str, Any] | None) -> Any:

@@ -279,6 +279,26 @@ def execution_cancel(*, execution_id: Any, user: User | None, reason: str = "") 
     return execution
 
 
+def execution_mark_failed(*, execution_id: UUID, reason: str, by: str) -> Execution:
+    """Someone gave up on a stuck execution (``ops/repair.py``): ``failed`` at once, whatever it was
+    doing, with the reason; its lease is cleared and what waits for people is cancelled. A worker
+    still running it finds its lease gone at its next step boundary, and its writes are fenced.
+    Raises ``InvalidState`` when it already ended."""
+    with transaction.atomic(), owning_status():
+        execution = Execution.objects.select_for_update().get(id=execution_id)
+        if execution.is_finished:
+            raise InvalidState(f"This execution already ended ({execution.get_status_display()}).")
+        execution.status = Status.FAILED
+        execution.finished_at = timezone.now()
+        execution.lease_owner, execution.lease_expires_at = "", None
+        execution.error = {"type": "MarkedFailed", "message": reason, "reason": f"Marked failed by {by}: {reason}"}
+        execution.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at", "error",
+                                      "updated_at"])
+        hooks.human_gate().cancel_pending(execution_id=execution.id)
+        _changed(execution.id, execution.status)
+    return execution
+
+
 # -- the reconciler -----------------------------------------------------------------------------------------
 
 

@@ -49,6 +49,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_graph_map(name: str) -> dict[str, int]:
+    """``finops=30,*=90``: a whole number per graph name, ``*`` for every other graph."""
+    result: dict[str, int] = {}
+    for item in (os.environ.get(name) or "").split(","):
+        if not item.strip():
+            continue
+        graph, _, number = item.partition("=")
+        if not graph.strip() or not number.strip().isdigit() or int(number) <= 0:
+            raise ImproperlyConfigured(f"{name} entries are graph=number (a whole number above 0), got {item!r}")
+        result[graph.strip()] = int(number)
+    return result
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:
@@ -87,9 +100,13 @@ INSTALLED_APPS = [
     "orchestrator",
     "approvals",
     "traces",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: probes and the metrics scrape reach a pod by its IP, which ALLOWED_HOSTS does not name.
+    "ops.middleware.OpsEndpointsMiddleware",
+    "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
     "orchestrator.middleware.RequestSizeLimitMiddleware",
@@ -218,6 +235,20 @@ LOOPGATE_OUTPUT_TOKEN_CAP = env_int("LOOPGATE_OUTPUT_TOKEN_CAP", 4_096, minimum=
 LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
 LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
+# --- Operations: probes, metrics, retention (ops/) -----------------------------------------
+# /metrics answers only with "Authorization: Bearer <this>" when set.
+LOOPGATE_METRICS_TOKEN = env_str("LOOPGATE_METRICS_TOKEN", "") or ""
+# A worker serves its event metrics on this port (0: not at all).
+LOOPGATE_WORKER_METRICS_PORT = env_int("LOOPGATE_WORKER_METRICS_PORT", 0, minimum=0)
+# A worker touches this file while its database answers; `python -m ops.probe` reads its age. Empty: off.
+LOOPGATE_WORKER_HEARTBEAT_FILE = env_str("LOOPGATE_WORKER_HEARTBEAT_FILE", "/tmp/loopgate-worker-heartbeat") or ""
+LOOPGATE_WORKER_HEARTBEAT_SECONDS = env_int("LOOPGATE_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# Retention per graph ("*" for the others): delete finished executions after N days, and keep only
+# the last K checkpoints of finished ones (plus every checkpoint an approval, a fork or an audit line
+# points at). Unset: keep everything. Applied every LOOPGATE_RETENTION_SECONDS by Celery beat.
+LOOPGATE_RETENTION_DAYS = env_graph_map("LOOPGATE_RETENTION_DAYS")
+LOOPGATE_RETENTION_KEEP_CHECKPOINTS = env_graph_map("LOOPGATE_RETENTION_KEEP_CHECKPOINTS")
+LOOPGATE_RETENTION_SECONDS = env_int("LOOPGATE_RETENTION_SECONDS", 3600, minimum=60)
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or ""  # set: spans also go to this OTLP/HTTP collector
 
 # --- Approvals: notifications, escalation, deadlines, four eyes ------------------------
@@ -383,11 +414,17 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# plain (the default, and the embedded mode's) or json: one object per line with the request id,
+# execution, graph and step of the work it concerns (ops/logs.py).
+LOG_FORMAT = (env_str("LOG_FORMAT", "plain") or "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "ops.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO") or "INFO"},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }

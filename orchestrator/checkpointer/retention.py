@@ -87,8 +87,9 @@ def delete_for_runs(alias: str, serde: Any, run_ids: list[str]) -> None:
             _collect_garbage(alias, serde, thread_id, checkpoint_ns)
 
 
-def _prune_keep_latest(alias: str, serde: Any, thread_id: str) -> None:
-    """Keep the newest checkpoint of each namespace, with what DeltaChannel state needs.
+def _prune_keep_latest(alias: str, serde: Any, thread_id: str, also_keep: frozenset[str] = frozenset()) -> int:
+    """Keep the newest checkpoint of each namespace, with what DeltaChannel state needs,
+    and the checkpoints named in ``also_keep``; returns how many checkpoints were deleted.
 
     A ``DeltaChannel`` rebuilds its value from its writes back to the nearest
     ancestor that stores a snapshot of it (see ``BaseCheckpointSaver.prune``):
@@ -98,12 +99,13 @@ def _prune_keep_latest(alias: str, serde: Any, thread_id: str) -> None:
     """
     rows = CheckpointRow.objects.using(alias).filter(thread_id=thread_id)
     by_ns: dict[str, dict[str, Stored]] = defaultdict(dict)
+    deleted = 0
     for raw in rows.values_list(*ROW_FIELDS):
         stored = decode_row(serde, raw)
         by_ns[stored.checkpoint_ns][stored.checkpoint_id] = stored
     for checkpoint_ns, by_id in by_ns.items():
         latest = by_id[max(by_id)]
-        keep = {latest.checkpoint_id}
+        keep = {latest.checkpoint_id} | (also_keep & by_id.keys())
         delta_channels = set(latest.metadata.get("counters_since_delta_snapshot") or ())
         if delta_channels:
             blob_keys = set(
@@ -119,6 +121,7 @@ def _prune_keep_latest(alias: str, serde: Any, thread_id: str) -> None:
                 missing -= stored_channels(by_id[parent], delta_channels, blob_keys)
                 parent = by_id[parent].parent_checkpoint_id
         doomed = [row.pk for row in by_id.values() if row.checkpoint_id not in keep]
+        deleted += len(doomed)
         for chunk in chunks(doomed, 500):
             CheckpointRow.objects.using(alias).filter(pk__in=chunk).delete()
         CheckpointWrite.objects.using(alias).filter(thread_id=thread_id, checkpoint_ns=checkpoint_ns).exclude(
@@ -127,6 +130,7 @@ def _prune_keep_latest(alias: str, serde: Any, thread_id: str) -> None:
         _delete_orphan_blobs(
             alias, thread_id, checkpoint_ns, (by_id[cid].checkpoint.get("channel_versions") or {} for cid in keep)
         )
+    return deleted
 
 
 def prune(alias: str, serde: Any, thread_ids: list[str], strategy: str) -> None:
@@ -137,3 +141,10 @@ def prune(alias: str, serde: Any, thread_ids: list[str], strategy: str) -> None:
         else:
             for thread_id in thread_ids:
                 _prune_keep_latest(alias, serde, thread_id)
+
+
+def prune_keeping(alias: str, serde: Any, thread_id: str, keep: set[str]) -> int:
+    """Delete the thread's checkpoints but ``keep``, the newest of each namespace and the ancestors
+    its DeltaChannels need, with their writes and unshared blobs; returns how many were deleted."""
+    with transaction.atomic(using=alias):
+        return _prune_keep_latest(alias, serde, thread_id, frozenset(keep))

@@ -304,6 +304,12 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if ids := [str(thread_id) for thread_id in thread_ids]:
             retention.prune(self.using, self.serde, ids, strategy)
 
+    @_db_step
+    def prune_keeping(self, thread_id: str, keep: Sequence[str]) -> int:
+        """Retention that keeps more than the newest: deletes every checkpoint of the thread except
+        ``keep`` and what ``prune(strategy="keep_latest")`` keeps. Returns how many were deleted."""
+        return retention.prune_keeping(self.using, self.serde, str(thread_id), set(keep))
+
     # --- async: serde work on the loop, the database step in sync_to_async --------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
