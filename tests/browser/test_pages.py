@@ -147,6 +147,10 @@ def test_reviewer_lands_on_the_inbox_and_cannot_open_budgets(page, role_users):
 
     response = page.goto("/budgets/")
     assert response is not None and response.status == 403
+    # The app's own page, with the reason and the way back, not a bare "403 Forbidden".
+    expect(page.locator("main")).to_contain_text("Only admins may open this page.")
+    expect(page.locator("nav.mainnav")).to_be_visible()
+    screenshot(page, "forbidden")
 
     page.goto("/approvals/")
     logout(page)
@@ -167,6 +171,10 @@ def test_other_roles_see_their_role_and_no_budgets(page, role_users, username):
             visit_by_nav(page, label)
     response = page.goto("/budgets/")
     assert response is not None and response.status == 403
+    # The app's own page, with the reason and the way back, not a bare "403 Forbidden".
+    expect(page.locator("main")).to_contain_text("Only admins may open this page.")
+    expect(page.locator("nav.mainnav")).to_be_visible()
+    screenshot(page, "forbidden")
     page.goto("/executions/")
     logout(page)
     page.wait_for_url("**/login/**")

@@ -43,6 +43,22 @@ class AuthTests(PageTestCase):
             self.login(role)
             assert self.client.get(reverse("budgets")).status_code == status, role
 
+    def test_a_refused_page_has_the_apps_layout_and_its_reason_and_logs_one_line(self) -> None:
+        self.login("reviewer")
+        with self.assertLogs("django.request", level="WARNING") as logs:
+            response = self.client.get(reverse("budgets"))
+        self.assertContains(response, "Only admins may open this page.", status_code=403)
+        self.assertContains(response, 'class="mainnav"', status_code=403)  # the navigation is there
+        self.assertContains(response, "reviewer", status_code=403)
+        self.assertEqual([(r.getMessage(), r.exc_info) for r in logs.records],
+                         [("Forbidden (Only admins may open this page.): /budgets/", None)])
+
+    def test_a_missing_page_has_the_apps_layout(self) -> None:
+        self.login("operator")
+        response = self.client.get("/executions/00000000-0000-0000-0000-000000000000/")
+        self.assertContains(response, "Not found", status_code=404)
+        self.assertContains(response, 'class="mainnav"', status_code=404)
+
     def test_the_demo_command_creates_a_user_per_role(self) -> None:
         from django.contrib.auth.models import User
         from django.core.management import call_command
