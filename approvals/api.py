@@ -87,6 +87,19 @@ class ApprovalListApi(APIView):
         return paginated(request, self, approvals.order_by("-created_at", "-id"), ApprovalSerializer)
 
 
+class ApprovalDetailApi(APIView):
+    @extend_schema(
+        operation_id="approvals_retrieve",
+        summary="One approval",
+        responses=responses({200: ApprovalSerializer}, 404),
+        tags=["approvals"],
+    )
+    def get(self, request: Request, approval_id: UUID) -> Response:
+        approval = selectors.approval_get_for_user(user=request.user, approval_id=approval_id)
+        approval = selectors.approval_list_for_user(user=request.user).get(id=approval.id)
+        return Response(ApprovalSerializer(approval).data)
+
+
 class ApprovalDecideApi(APIView):
     class InputSerializer(serializers.Serializer):
         class DecisionSerializer(serializers.Serializer):

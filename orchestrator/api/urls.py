@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.views import APIView
 
-from approvals.api import ApprovalDecideApi, ApprovalListApi
+from approvals.api import ApprovalDecideApi, ApprovalDetailApi, ApprovalListApi
 from orchestrator.api.budgets import BudgetGetApi, BudgetUpdateApi
 from orchestrator.api.executions import (
     ExecutionBudgetRaiseApi,
@@ -48,7 +48,25 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
                         status=404)
 
 
+@csrf_exempt
+@login_not_required
+def index(request: HttpRequest) -> JsonResponse:
+    """``/api/v1/``: what is served here, for a person or a client finding its way."""
+    return JsonResponse({
+        "resources": {
+            "graphs": request.build_absolute_uri("graphs/"),
+            "executions": request.build_absolute_uri("executions/"),
+            "approvals": request.build_absolute_uri("approvals/"),
+            "budgets": request.build_absolute_uri("budgets/"),
+        },
+        "schema": request.build_absolute_uri("/api/schema/"),
+        "docs": request.build_absolute_uri("/api/docs/"),
+        "auth": "Send an API token (the Tokens page) as 'Authorization: Token <key>'.",
+    })
+
+
 urlpatterns = [
+    path("v1/", index, name="index"),
     path("v1/graphs/", GraphListApi.as_view(), name="graphs"),
     path("v1/executions/", one_path(ExecutionListApi, ExecutionStartApi), name="executions"),
     path("v1/executions/<uuid:execution_id>/", ExecutionDetailApi.as_view(), name="execution"),
@@ -59,6 +77,7 @@ urlpatterns = [
     path("v1/executions/<uuid:execution_id>/steps/", ExecutionStepListApi.as_view(), name="execution_steps"),
     path("v1/executions/<uuid:execution_id>/spans/", ExecutionSpanListApi.as_view(), name="execution_spans"),
     path("v1/approvals/", ApprovalListApi.as_view(), name="approvals"),
+    path("v1/approvals/<uuid:approval_id>/", ApprovalDetailApi.as_view(), name="approval"),
     path("v1/approvals/<uuid:approval_id>/decide/", ApprovalDecideApi.as_view(), name="approval_decide"),
     path("v1/budgets/", one_path(BudgetGetApi, BudgetUpdateApi), name="budgets"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -49,6 +49,25 @@ class ApprovalListApiTests(ApiTestCase):
         assert row["decided_by"] is None and row["decision"] is None
         assert self.api("outsider").get("/api/v1/approvals/").json()["count"] == 0
 
+    def test_one_approval_is_served_at_its_own_address(self) -> None:
+        approval = waiting(PLAIN)
+        response = self.api("reviewer").get(f"/api/v1/approvals/{approval.id}/")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["id"] == str(approval.id) and body["status"] == "pending"
+        assert body["actions"][0]["name"] == "shutdown_cluster"
+        listed = self.api("reviewer").get("/api/v1/approvals/").json()["results"][0]
+        assert body == listed  # the same shape as in the list
+        assert self.api("outsider").get(f"/api/v1/approvals/{approval.id}/").status_code == 404
+        missing = self.api("reviewer").get("/api/v1/approvals/00000000-0000-0000-0000-000000000000/")
+        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+    def test_the_api_root_lists_what_it_serves(self) -> None:
+        body = self.api("reviewer").get("/api/v1/").json()
+        assert set(body["resources"]) == {"graphs", "executions", "approvals", "budgets"}
+        assert body["resources"]["approvals"].endswith("/api/v1/approvals/")
+        assert body["docs"].endswith("/api/docs/")
+
     def test_filters_by_status_graph_and_execution(self) -> None:
         a = waiting(PLAIN, graph="finops")
         b = waiting(HITL, graph="mailer")

@@ -25,6 +25,7 @@ OPERATIONS = {
     ("get", "/api/v1/executions/{execution_id}/steps/"),
     ("get", "/api/v1/executions/{execution_id}/spans/"),
     ("get", "/api/v1/approvals/"),
+    ("get", "/api/v1/approvals/{approval_id}/"),
     ("post", "/api/v1/approvals/{approval_id}/decide/"),
     ("get", "/api/v1/budgets/"),
     ("put", "/api/v1/budgets/"),
