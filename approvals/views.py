@@ -133,6 +133,7 @@ def decide(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
     approval = selectors.approval_get_for_user(user=request.user, approval_id=approval_id, write=True)
     form = DecisionForm(request.POST, approval=approval)
     status, raced, refusal = 200, False, ""
+    sent_too_late = not approval.is_pending  # decided before this POST (another tab, another reviewer)
     if approval.is_pending and form.is_valid():
         try:
             approval = services.approval_decide(
@@ -140,7 +141,8 @@ def decide(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
                 decisions=form.cleaned_data["decisions"], comment=form.cleaned_data["comment"],
             )
         except AlreadyDecided as exc:
-            approval, raced = exc.approval, True  # show who won the race, not an error
+            approval, sent_too_late = exc.approval, True  # show who won the race, not an error
+            raced = approval.decided_by_id != request.user.id
         except ValidationError as exc:
             form.add_service_errors(exc)
             status = 422
@@ -152,14 +154,20 @@ def decide(request: AuthedRequest, approval_id: UUID) -> HttpResponse:
         status = 422
     else:
         raced = approval.decided_by_id != request.user.id
+    # You decided it already, in another tab: say that what you just sent was not applied.
+    already_yours = sent_too_late and not raced
     if status == 200 and not htmx.is_htmx(request):
         # Post/redirect/get: reloading the page never posts the decision again.
         if raced:
             messages.info(request, "Someone else decided this approval first.")
+        elif already_yours:
+            messages.info(request, "You had already decided this approval (in another tab or window); what you "
+                                   "just sent was not applied.")
         return redirect("approvals:detail", approval_id=approval.id)
     approval.refresh_from_db()
     ctx = _detail_context(request, approval, form=form if status == 422 else None, raced=raced, refusal=refusal,
                           oob=htmx.is_htmx(request))
+    ctx["already_yours"] = already_yours
     return htmx.render_fragment(request, "approvals/detail.html", "approvals/partials/decision.html", ctx,
                                 status=status)
 

@@ -414,6 +414,21 @@ class DetailViewTests(ApprovalViewTestCase):
         self.assertContains(response, "rejected")
         assert Approval.objects.get(id=approval.id).decided_by == self.users["admin"]
 
+    def test_the_same_reviewer_deciding_again_in_a_second_tab_is_told_it_was_not_applied(self) -> None:
+        approval = make_approval(value="ok?")
+        self.login("reviewer")
+        first = self.post_decision(approval, {"d-0-type": "approve"}, **HTMX)  # tab 1
+        assert first.status_code == 200
+        second = self.post_decision(approval, {"d-0-type": "reject", "d-0-message": "no"}, **HTMX)  # tab 2
+        assert second.status_code == 200
+        self.assertContains(second, "You had already decided this")
+        self.assertContains(second, "What you just sent was not applied.")
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.APPROVED
+        # Without JavaScript: the same, as a message on the page it lands on.
+        third = self.post_decision(approval, {"d-0-type": "reject", "d-0-message": "no"}, follow=True)
+        self.assertContains(third, "what you just sent was not applied")
+        assert AuditEntry.objects.filter(approval_id=approval.id).count() == 1
+
     def test_several_actions_are_decided_each_with_its_own_choice(self) -> None:
         value = {"action_requests": [HITL_VALUE["action_requests"][0],
                                      {"name": "delete_file", "args": {"path": "/tmp/report.pdf"}}],
