@@ -24,7 +24,7 @@ class ExecutionListViewTests(PageTestCase):
     def rows(self, response) -> list[str]:  # type: ignore[no-untyped-def]
         return re.findall(r'<tr id="execution-([0-9a-f-]{36})"', response.content.decode())
 
-    def test_every_column_a_start_button_and_a_live_socket(self) -> None:
+    def test_every_column_a_live_socket_and_a_start_button_for_those_who_may_start(self) -> None:
         e = make_execution(created_by=self.users["operator"], tokens_used=1234, token_budget=20_000, step_count=7)
         self.login("reviewer")
         response = self.client.get(self.URL)
@@ -34,8 +34,12 @@ class ExecutionListViewTests(PageTestCase):
         self.assertContains(response, "@3f9c2a1b")
         self.assertContains(response, "otto")
         self.assertContains(response, "1,234 / 20,000")
-        self.assertContains(response, f'href="{reverse("graphs")}"')
         self.assertContains(response, 'ws-connect="/ws/executions/"')
+        # Reviewers cannot start executions: no "Start…" that leads to a page without forms.
+        self.assertNotContains(response, ">Start…</a>")
+        self.login("operator")
+        self.assertContains(self.client.get(self.URL), f'<a class="btn btn-primary" href="{reverse("graphs")}">Start…</a>',
+                            html=True)
 
     def test_filters_by_graph_status_date_and_text(self) -> None:
         old = make_execution(graph_name="finops", status=Status.FAILED, created_by=self.users["admin"])
