@@ -183,3 +183,22 @@ class GraphStartViewTests(GraphViewTestCase):
         self.login("operator")
         self.assertEqual(self.client.get(START_URL).status_code, 302)  # to the graph's card
         self.assertEqual(self.client.put(START_URL).status_code, 405)
+
+
+class NodeCountTests(PageTestCase):
+    def test_list_graphs_counts_nodes_as_the_graphs_page_does(self) -> None:
+        import io
+        import re
+
+        from django.core.management import call_command
+
+        out = io.StringIO()
+        call_command("list_graphs", stdout=out)
+        listed = dict(re.findall(r"^\s+(\S+)\s+@\S+\s+(\d+) nodes?", out.getvalue(), re.MULTILINE))
+        self.login("operator")
+        page = self.client.get(reverse("graphs")).content.decode()
+        for name, count in listed.items():
+            card = page[page.index(f'id="graph-{name}"'):]
+            shown = re.search(r"(\d+) nodes?", card)
+            assert shown is not None and shown.group(1) == count, (name, count)
+        assert {"seed", "finops", "deep_research"} <= set(listed)
