@@ -468,6 +468,22 @@ class AuditViewTests(ApprovalViewTestCase):
             services.approval_decide(approval_id=self.fin.id, user=self.users["admin"],
                                      decisions=[{"type": "reject"}], comment="=HYPERLINK(\"x\")")
 
+    def test_a_long_comment_is_clamped_with_show_more_and_wraps(self) -> None:
+        long = make_approval(value="ok?")
+        comment = "x" * 5_000  # unbroken: it must wrap, not overflow its card
+        with self.captureOnCommitCallbacks(execute=True):
+            services.approval_decide(approval_id=long.id, user=self.users["reviewer"],
+                                     decisions=[{"type": "approve"}], comment=comment)
+        self.login("operator")
+        html = self.client.get(reverse("approvals:audit")).content.decode()
+        assert '<details class="long-text">' in html and "show more" in html
+        assert html.count(comment) == 1  # the whole text once, behind "show more"; the row shows its start
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[long.id])).content.decode()
+        assert '<div class="outcome-comment">' in page and "show more" in page
+        short = self.client.get(reverse("approvals:audit")).content.decode()
+        assert '<span class="long-text">ok</span>' in short  # a short comment stays as it is
+
     def test_every_decision_is_listed_with_who_what_and_where(self) -> None:
         self.login("operator")
         response = self.client.get(reverse("approvals:audit"))
