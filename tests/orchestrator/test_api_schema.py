@@ -78,6 +78,7 @@ class ApiDocsPageTests(PageTestCase):
             if url.startswith("/static/"):
                 assert finders.find(url.removeprefix("/static/").split("?")[0]), url
         assert "cdn" not in html.lower() and "https://" not in html
+        assert '<a href="/">← Back to Loopgate</a>' in html  # a way back to the app
         assert "/api/schema/" in html
 
 
