@@ -189,6 +189,14 @@ class TemplateLibrariesTests(SimpleTestCase):
             with self.subTest(template=name):
                 get_template(name)
 
+    def test_no_table_header_cell_is_hidden_whole(self):
+        """A header cell kept for screen readers hides its text, not itself: a hidden ``<th>`` leaves its
+        column's header unshaded (the tokens table's Revoke column)."""
+        root = Path(settings.BASE_DIR) / "templates"
+        for path in root.rglob("*.html"):
+            with self.subTest(template=str(path.relative_to(root))):
+                self.assertNotRegex(path.read_text(), r'<th[^>]*class="[^"]*\bsr-only\b')
+
     def test_the_viewer_is_not_in_the_formatting_library(self):
         with self.assertRaises(TemplateSyntaxError):
             render("{% json_view v %}", v={})
