@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -48,6 +49,7 @@ class Command(BaseCommand):
                 user.is_staff = group == roles.ADMINS
                 user.save()
             user.groups.add(groups[group])
-        self.stdout.write(self.style.SUCCESS("Demo users ready. Log in at http://127.0.0.1:8000/ as:"))
+        address = f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or 8000}/"
+        self.stdout.write(self.style.SUCCESS(f"Demo users ready. Log in at {address} as:"))
         for username, group, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<9} / {password}   ({group})")
