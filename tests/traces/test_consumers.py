@@ -63,6 +63,9 @@ class ExecutionConsumerTests:
                 html = await comm.receive_from(timeout=TIMEOUT)
                 assert re.search(r'id="execution-header"[^>]*hx-swap-oob="true"', html)
                 assert "badge-succeeded" in html
+                # The run ended on screen: its final state appears without a reload.
+                assert re.search(r'id="final-state"[^>]*hx-swap-oob="true"', html)
+                assert "Final state</summary>" in html
                 assert 'beforeend:#timeline-rows' not in html
                 # Another execution's news does not reach this socket.
                 other = await sync_to_async(make_execution)()
