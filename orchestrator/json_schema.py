@@ -11,6 +11,7 @@ with ``referencing`` and values checked with ``jsonschema``, the libraries
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -141,18 +142,28 @@ def errors_by_path(value: Any, schema: dict[str, Any]) -> dict[str, list[str]]:
     ``""`` for the value as a whole). Empty when valid."""
     errors: dict[str, list[str]] = {}
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    named: dict[tuple[str, ...], int] = {}  # ``required`` errors seen per object: the n-th names the n-th key
     for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
-        errors.setdefault(_error_path(error), []).append(_error_message(error))
+        at = tuple(str(part) for part in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [key for key in error.validator_value if key not in error.instance]  # type: ignore[union-attr]
+            index = named[at] = named.get(at, -1) + 1
+            key = str(missing[index]) if index < len(missing) else ""
+            errors.setdefault(".".join((*at, key) if key else at), []).append("This field is required.")
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = sorted((error.schema or {}).get("properties") or {})  # type: ignore[union-attr]
+            takes = f" It takes: {', '.join(allowed)}." if allowed else ""
+            for key in error.instance:
+                if key not in allowed and not _matches_pattern(key, error.schema):
+                    errors.setdefault(".".join((*at, str(key))), []).append(f"Not an argument here.{takes}")
+        else:
+            errors.setdefault(".".join(at), []).append(_error_message(error))
     return errors
 
 
-def _error_path(error: SchemaViolation) -> str:
-    path = [str(part) for part in error.absolute_path]
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [key for key in error.validator_value if key not in error.instance]  # type: ignore[union-attr]
-        if missing:
-            path.append(str(missing[0]))
-    return ".".join(path)
+def _matches_pattern(key: str, schema: Any) -> bool:
+    patterns = (schema or {}).get("patternProperties") or {} if isinstance(schema, dict) else {}
+    return any(re.search(pattern, key) for pattern in patterns)
 
 
 def _error_message(error: SchemaViolation) -> str:

@@ -131,6 +131,9 @@ def validate_args(args: Any, schema: dict[str, Any]) -> dict[str, list[str]]:
     ``"items.0.qty"``; ``""`` for the whole object). Empty when valid."""
     if not isinstance(args, dict):
         return {"": ["The arguments must be a JSON object ({…})."]}
+    if isinstance(schema.get("properties"), dict) and "additionalProperties" not in schema:
+        # A tool takes the arguments its schema names: an edit may not add others, unless it says so.
+        schema = {**schema, "additionalProperties": False}
     return json_schema.errors_by_path(args, schema)
 
 

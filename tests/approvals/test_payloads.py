@@ -45,6 +45,19 @@ class TestRecognisingFormats:
         assert payloads.validate_args({"to": "x", "subject": "s"}, action["args_schema"]) == {
             "body": ["This field is required."]}
 
+    def test_an_edit_names_each_missing_argument_and_refuses_arguments_the_schema_does_not_take(self) -> None:
+        schema = {"type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
+                                                   "body": {"type": "string"}},
+                  "required": ["to", "subject", "body"]}
+        assert payloads.validate_args({}, schema) == {
+            "to": ["This field is required."], "subject": ["This field is required."],
+            "body": ["This field is required."]}
+        assert payloads.validate_args({"to": "a", "subject": "s", "body": "b", "force": True}, schema) == {
+            "force": ["Not an argument here. It takes: body, subject, to."]}
+        # A schema that allows more arguments says so, and then they are taken.
+        open_schema = {**schema, "additionalProperties": True}
+        assert payloads.validate_args({"to": "a", "subject": "s", "body": "b", "force": True}, open_schema) == {}
+
     def test_an_agent_inbox_interrupt_maps_its_flags_to_decisions(self) -> None:
         value = [dict(INBOX_VALUE[0], config={"allow_accept": True, "allow_edit": False, "allow_respond": True,
                                               "allow_ignore": False})]
