@@ -203,6 +203,16 @@ class ExecutionSerializer(serializers.Serializer):
                 .values_list("id", flat=True)]
 
 
+class ExecutionSummarySerializer(ExecutionSerializer):
+    """An execution in a list: everything but its input and state, which can be large (the detail has them)."""
+
+    input = None
+    state = None
+
+    class Meta:
+        ref_name = "ExecutionSummary"
+
+
 def executions_for_output(queryset: Any) -> Any:
     """The queryset with what ``ExecutionSerializer`` reads fetched in bulk (no query per row)."""
     from django.db.models import Prefetch

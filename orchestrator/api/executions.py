@@ -20,6 +20,7 @@ from orchestrator.models import Execution
 from orchestrator.serializers import (
     BIGINT_MAX,
     ExecutionSerializer,
+    ExecutionSummarySerializer,
     GraphNameField,
     JsonObjectField,
     StrictIntegerField,
@@ -38,7 +39,9 @@ class ExecutionListApi(APIView):
         operation_id="executions_list",
         summary="List executions, newest first",
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
-        responses=responses({200: page_of(ExecutionSerializer)}, 400, 404),
+        description="Summaries: each execution without its input and state (`GET /api/v1/executions/{id}/` has "
+                    "them).",
+        responses=responses({200: page_of(ExecutionSummarySerializer)}, 400, 404),
         tags=["executions"],
     )
     def get(self, request: Request) -> Response:
@@ -52,8 +55,8 @@ class ExecutionListApi(APIView):
             executions = executions.filter(created_at__gte=filters["created_after"])
         if filters.get("created_before"):
             executions = executions.filter(created_at__lt=filters["created_before"])
-        return paginated(request, self, executions_for_output(executions.order_by("-created_at", "-id")),
-                         ExecutionSerializer, page_context=_page_costs)
+        listed = executions_for_output(executions.order_by("-created_at", "-id")).defer("input", "state")
+        return paginated(request, self, listed, ExecutionSummarySerializer, page_context=_page_costs)
 
 
 class ExecutionStartApi(APIView):

@@ -114,6 +114,15 @@ class ExecutionReadApiTests(ApiTestCase):
         response = self.api("reviewer").get("/api/v1/executions/not-an-id/")
         assert response.status_code == 404 and response.json()["code"] == "not_found"
 
+    def test_the_list_carries_summaries_and_the_detail_the_input_and_state(self) -> None:
+        big = {"task": "x" * 50_000}
+        execution = services.execution_start(graph_name="seed", input=big, user=self.users["operator"])
+        [row] = self.api("reviewer").get("/api/v1/executions/").json()["results"]
+        assert row["id"] == str(execution.id) and "input" not in row and "state" not in row
+        assert {"status", "graph", "tokens_used", "cost", "pending_approvals"} <= set(row)
+        detail = self.api("reviewer").get(f"/api/v1/executions/{execution.id}/").json()
+        assert detail["input"] == big and "state" in detail
+
     def test_the_list_filters_by_graph_status_and_creation_time(self) -> None:
         seed = services.execution_start(graph_name="seed", input={}, user=self.users["operator"])
         finops = services.execution_start(graph_name="finops", input={"account": "acme-prod"}, user=None)
