@@ -218,6 +218,9 @@ def test_screenshots_of_the_executions_list_and_an_execution(page, role_users, w
     screenshot(page, "executions")
 
     page.goto(f"/executions/{research.id}/")
+    # The result first: what the run produced, above its trace.
+    expect(page.locator("#outcome-title")).to_have_text("Result")
+    screenshot(page, "execution-result")
     first_search = Step.objects.filter(execution=research, nodes=["search"]).order_by("step").first()
     row = page.locator(f"#step-{first_search.id}")
     row.locator("> summary").click()

@@ -7,8 +7,15 @@ from typing import Any
 from django import template
 
 from orchestrator.templatetags.loopgate import duration, plain
+from traces.outcome import outcome_of
 
 register = template.Library()
+
+
+@register.filter
+def outcome(execution: Any) -> Any:
+    """``{% with o=execution|outcome %}``: what it produced (traces/outcome.py), or None."""
+    return outcome_of(getattr(execution, "state", None))
 
 
 @register.filter
