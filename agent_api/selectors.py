@@ -76,8 +76,8 @@ def thread_status(thread: Thread) -> str:
     latest = thread_latest_execution(thread)
     if latest is None:
         return "idle"
-    if latest.status == Status.INTERRUPTED:
-        return "interrupted"
+    if latest.status in (Status.INTERRUPTED, Status.CANCELLED):
+        return "interrupted"  # LangGraph's word for a thread whose last run was cancelled, too
     if latest.status in (Status.FAILED, Status.BUDGET_EXCEEDED):
         return "error"
     return "idle"

@@ -246,7 +246,8 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
             thread.metadata = {**thread.metadata, "graph_id": entry.name,
                                "assistant_id": shapes.assistant_id_for(entry.name)}
         thread.save(update_fields=["graph_name", "metadata", "updated_at"])
-        return Run.objects.create(execution=execution, thread=thread, metadata=metadata or {},
+        metadata = {**(metadata or {}), "graph_id": entry.name, "assistant_id": shapes.assistant_id_for(entry.name)}
+        return Run.objects.create(execution=execution, thread=thread, metadata=metadata,
                                   multitask_strategy=multitask_strategy or "reject", kwargs=kwargs or {})
 
 

@@ -178,8 +178,11 @@ def thread(row: Any, *, status: str, values: Any, interrupts: dict[str, list[dic
         "thread_id": str(row.id),
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        "state_updated_at": iso(row.updated_at),
         "metadata": row.metadata,
         "status": status,
+        "config": {},
         "values": values,
         "interrupts": interrupts,
+        "error": None,
     }
