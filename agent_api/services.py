@@ -7,6 +7,7 @@ checked exactly as the inbox checks it. Nothing here writes an execution's statu
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -146,9 +147,10 @@ def thread_update_state(*, user: User | None, thread: Thread, values: Any, as_no
                                            as_node=None if as_node == COPY else (as_node or None))
         metadata: dict[str, Any] = {}
         if crossing is not None:
-            who = user.get_username() if user is not None else ""
-            metadata[GATE_KEY] = {"gate": crossing[0], "reason": crossing[1], "by": who,
-                                  "values": to_jsonable(values) if isinstance(values, dict) else {}}
+            # LangGraph keeps only plain values of a config's metadata: one key each, the values as JSON text.
+            metadata.update({GATE_KEY: crossing[0], f"{GATE_KEY}_reason": crossing[1],
+                             f"{GATE_KEY}_by": user.get_username() if user is not None else "",
+                             f"{GATE_KEY}_values": json.dumps(to_jsonable(values) if isinstance(values, dict) else {})})
         config = {"configurable": {**at["configurable"], "checkpoint_id": checkpoint_id}, "metadata": metadata}
         try:
             written = graph.update_state(config, values, as_node=as_node or None)
@@ -166,8 +168,14 @@ def _gate_mark(graph: Any, thread: Thread, checkpoint_id: str | None) -> dict[st
     saved = graph.checkpointer.get_tuple(config)
     if saved is None:
         return None
-    mark = (saved.metadata or {}).get(GATE_KEY)
-    return mark if isinstance(mark, dict) else None
+    metadata = saved.metadata or {}
+    if not metadata.get(GATE_KEY):
+        return None
+    try:
+        values = json.loads(metadata.get(f"{GATE_KEY}_values") or "{}")
+    except ValueError:
+        values = {}
+    return {"gate": metadata[GATE_KEY], "reason": metadata.get(f"{GATE_KEY}_reason", ""), "values": values}
 
 
 def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = None,

@@ -1,0 +1,103 @@
+"""Threads and time travel through the SDK: update_state never skips a person, a busy thread refuses
+a second run, and the small thread operations (patch, count, delete, state at a checkpoint)."""
+
+from __future__ import annotations
+
+import pytest
+
+from approvals.models import Approval
+from orchestrator.models import Execution
+from tests.agent_api.test_hitl import _interrupted, refused
+from tests.services import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+class GateTests:
+    def test_writing_the_gate_nodes_answer_with_update_state_makes_the_next_run_wait_for_a_reviewer(self, lg) -> None:
+        tid, first_run, asked = _interrupted(lg, topic="moths")
+        operator, reviewer = lg.sync("operator"), lg.sync("reviewer")
+        # As LangGraph allows: write the review node's answer, then run on without it asking.
+        operator.threads.update_state(tid, {"decision": "approve", "log": ["review"]}, as_node="review")
+        run = operator.runs.create(tid, "lg_review", input=None)
+        wait_for(lambda: operator.runs.get(tid, run["run_id"])["status"] == "interrupted", timeout=60,
+                 what="the run to wait at the gate")
+        state = operator.threads.get_state(tid)
+        assert state["next"] == ["publish"] and "published" not in state["values"]  # publish has not run
+        hold = Approval.objects.get(execution_id=run["run_id"], status="pending")
+        assert hold.node == "review" and "asks a person" in hold.actions[0]["description"]
+        assert Approval.objects.get(id=asked.id).status == "cancelled"  # the superseded run's question
+        assert Execution.objects.get(id=first_run).status == "cancelled"
+
+        # An operator cannot let it through; a reviewer can, with a decision like any other.
+        status, _ = refused(operator.runs.wait, tid, "lg_review", command={"resume": {"type": "approve"}})
+        assert status == 403
+        final = reviewer.runs.wait(tid, "lg_review", command={"resume": {"type": "approve"}})
+        assert final["published"] is True and final["log"] == ["write", "review", "publish"]
+        hold.refresh_from_db()
+        assert hold.status == "approved" and hold.decided_by.username == "rita"
+
+    def test_a_run_with_input_from_a_checkpoint_written_past_a_gate_is_refused(self, lg) -> None:
+        tid, _run, _asked = _interrupted(lg, topic="gnats")
+        operator = lg.sync("operator")
+        operator.threads.update_state(tid, {"decision": "approve"}, as_node="review")
+        status, body = refused(operator.runs.create, tid, "lg_review", input={"topic": "other"})
+        assert status == 409 and "past “review”" in body
+
+    def test_update_state_names_an_unknown_node_and_refuses_while_a_run_is_busy(self, lg) -> None:
+        tid, _run, _asked = _interrupted(lg, topic="ants")
+        operator = lg.sync("operator")
+        status, body = refused(operator.threads.update_state, tid, {"draft": "x"}, as_node="nope")
+        assert status == 422 and "'nope' is not a node" in body
+        slow = operator.threads.create()["thread_id"]
+        operator.runs.create(slow, "lg_slow", input={"limit": 30})
+        status, body = refused(operator.threads.update_state, slow, {"n": 0}, as_node="tick")
+        assert status == 409
+        status, body = refused(operator.runs.create, slow, "lg_slow", input={"limit": 1})
+        assert status == 409 and "busy" in body
+        operator.runs.cancel_many(thread_id=slow, run_ids=[r["run_id"] for r in operator.runs.list(slow)])
+        wait_for(lambda: operator.threads.get(slow)["status"] == "interrupted", timeout=60, what="the cancel")
+
+
+class ThreadOperationTests:
+    def test_patch_count_state_at_a_checkpoint_and_delete(self, lg) -> None:
+        operator = lg.sync("operator")
+        thread = operator.threads.create(metadata={"a": 1})
+        tid = thread["thread_id"]
+        assert operator.threads.update(tid, metadata={"b": 2})["metadata"] == {"a": 1, "b": 2}
+        assert operator.threads.count(metadata={"b": 2}) == 1
+        assert operator.threads.search(ids=[tid])[0]["thread_id"] == tid
+        same = operator.threads.create(thread_id=tid, if_exists="do_nothing")
+        assert same["thread_id"] == tid
+        status, _ = refused(operator.threads.create, thread_id=tid)
+        assert status == 409
+
+        operator.runs.wait(tid, "lg_echo", input={"text": "x"})
+        history = operator.threads.get_history(tid)
+        first = history[-1]["checkpoint"]
+        at = operator.threads.get_state(tid, checkpoint=first)
+        assert at["next"] == ["__start__"] and at["checkpoint"]["checkpoint_id"] == first["checkpoint_id"]
+        assert operator.threads.get_state(tid, checkpoint_id=first["checkpoint_id"])["values"] == at["values"]
+        assert len(operator.threads.get_history(tid, limit=2)) == 2
+        assert len(operator.threads.get_history(tid, before=history[1]["checkpoint"])) == len(history) - 2
+        assert operator.threads.get_history(tid, metadata={"source": "input"})[0]["next"] == ["__start__"]
+        assert operator.threads.get_state(tid)["values"] == {"text": "X", "steps": ["shout", "count:1"]}
+
+        status, _ = refused(lg.sync("reviewer").threads.delete, tid)
+        assert status == 403
+        operator.threads.delete(tid)
+        status, _ = refused(operator.threads.get, tid)
+        assert status == 404
+        # Its run stays an execution: the executions list and the audit keep it.
+        assert Execution.objects.filter(langgraph_thread=tid).count() == 1
+
+    def test_a_run_on_a_thread_that_does_not_exist_is_404_unless_asked_to_create_it(self, lg) -> None:
+        import uuid
+
+        operator = lg.sync("operator")
+        missing = str(uuid.uuid4())
+        status, _ = refused(operator.runs.create, missing, "lg_echo", input={"text": "x"})
+        assert status == 404
+        out = operator.runs.wait(missing, "lg_echo", input={"text": "y"}, if_not_exists="create")
+        assert out == {"text": "Y", "steps": ["shout", "count:1"]}
+        assert operator.threads.get(missing)["metadata"]["graph_id"] == "lg_echo"
