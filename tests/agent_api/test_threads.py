@@ -101,3 +101,21 @@ class ThreadOperationTests:
         out = operator.runs.wait(missing, "lg_echo", input={"text": "y"}, if_not_exists="create")
         assert out == {"text": "Y", "steps": ["shout", "count:1"]}
         assert operator.threads.get(missing)["metadata"]["graph_id"] == "lg_echo"
+
+
+class BudgetTests:
+    def test_a_run_stopped_by_its_token_budget_is_an_error_naming_the_budget(self, lg) -> None:
+        from orchestrator import budgets
+
+        budgets.graph_budget_set(user=lg.users["admin"], graph_name="t_budget_loop", token_budget=3_000,
+                                 daily_token_limit=None)
+        operator = lg.sync("operator")
+        tid = operator.threads.create()["thread_id"]
+        out = operator.runs.wait(tid, "t_budget_loop", input={"n": 0}, raise_error=False)
+        assert "3,000 token budget" in out["__error__"]["message"], out
+        with pytest.raises(Exception, match="token budget"):
+            operator.runs.wait(tid, "t_budget_loop", input={"n": 0})  # the SDK raises on __error__ by default
+        runs = operator.runs.list(tid)
+        assert [r["status"] for r in runs] == ["error", "error"]
+        assert operator.threads.get(tid)["status"] == "error"
+        assert Execution.objects.get(id=runs[-1]["run_id"]).status == "budget_exceeded"
