@@ -8,6 +8,7 @@ checked exactly as the inbox checks it. Nothing here writes an execution's statu
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,7 @@ COPY = "__copy__"  # LangGraph's as_node for a checkpoint written unchanged (tra
 # Checkpoint metadata of a state update written past a human gate: a run from that
 # checkpoint waits for a reviewer first (README, "Time travel never skips a person").
 GATE_KEY = "loopgate_gate"
+INTERRUPT_WAIT_SECONDS = 30  # how long a run with multitask_strategy "interrupt" waits for the busy one to stop
 
 
 def _require_operator(user: User | None, what: str) -> None:
@@ -199,9 +201,11 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
     from orchestrator.services import execution_start_on_thread
 
     _require_operator(user, "start runs")
-    if multitask_strategy not in ("reject", None):
-        raise NotSupported(f"multitask_strategy {multitask_strategy!r} is not served yet; only 'reject' is "
-                           "(a busy thread answers 409).")
+    if multitask_strategy not in ("reject", "interrupt", None):
+        raise NotSupported(f"multitask_strategy {multitask_strategy!r} is not served yet; 'reject' (a busy thread "
+                           "answers 409) and 'interrupt' are.")
+    if multitask_strategy == "interrupt":
+        _interrupt_busy_runs(user=user, thread=thread)
     if command and set(command) - {"update", "goto"}:
         raise NotSupported("command accepts update and goto here; resume goes alone.")
     if command and "goto" in command:
@@ -257,6 +261,24 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
         metadata = {**(metadata or {}), "graph_id": entry.name, "assistant_id": shapes.assistant_id_for(entry.name)}
         return Run.objects.create(execution=execution, thread=thread, metadata=metadata,
                                   multitask_strategy=multitask_strategy or "reject", kwargs=kwargs or {})
+
+
+def _interrupt_busy_runs(*, user: User | None, thread: Thread) -> None:
+    """multitask_strategy "interrupt": cancel the thread's pending or running runs and wait,
+    at most ``INTERRUPT_WAIT_SECONDS``, until they have stopped at a step boundary (no lock is
+    held meanwhile; the start that follows checks the thread again and answers 409 if it is busy)."""
+    busy = list(selectors.thread_active_executions(thread).values_list("id", flat=True))
+    for execution_id in busy:
+        try:
+            executions.execution_cancel(execution_id=execution_id, user=user,
+                                        reason="Interrupted by a new run on its thread.")
+        except InvalidState:
+            pass  # it ended meanwhile
+    deadline = time.monotonic() + INTERRUPT_WAIT_SECONDS
+    while busy and time.monotonic() < deadline:
+        if not Execution.objects.filter(id__in=busy, status__in=(Status.QUEUED, Status.RUNNING)).exists():
+            return
+        time.sleep(0.1)
 
 
 def run_resume(*, user: User, thread: Thread, resume: Any) -> Run:

@@ -119,3 +119,17 @@ class BudgetTests:
         assert [r["status"] for r in runs] == ["error", "error"]
         assert operator.threads.get(tid)["status"] == "error"
         assert Execution.objects.get(id=runs[-1]["run_id"]).status == "budget_exceeded"
+
+
+class MultitaskTests:
+    def test_interrupt_stops_the_busy_run_and_starts_from_where_it_stopped(self, lg) -> None:
+        operator = lg.sync("operator")
+        tid = operator.threads.create()["thread_id"]
+        first = operator.runs.create(tid, "lg_slow", input={"limit": 200})
+        wait_for(lambda: operator.runs.get(tid, first["run_id"])["status"] == "running", timeout=60,
+                 what="the first run to run")
+        out = operator.runs.wait(tid, "lg_slow", input={"limit": 0}, multitask_strategy="interrupt")
+        assert operator.runs.get(tid, first["run_id"])["status"] == "interrupted"
+        assert 1 <= out["n"] < 200 and out["limit"] == 0  # one more tick on top of the interrupted run's count
+        status, body = refused(operator.runs.create, tid, "lg_slow", input={}, multitask_strategy="enqueue")
+        assert status == 422 and "enqueue" in body
