@@ -84,6 +84,12 @@ def journey(operator: Any, reviewer: Any) -> dict[str, Any]:
         "metadata": {k: got["metadata"][k] for k in ("graph_id", "assistant_id")}}
     seen["background_list"] = [(r["run_id"] == run["run_id"], r["status"]) for r in operator.runs.list(other)]
     seen["second_run_on_thread"] = operator.runs.wait(other, "lg_echo", input={"text": "b"})
+    seen["command_update"] = operator.runs.wait(other, "lg_echo", command={"update": {"text": "zzz"}})
+    first_input = [h for h in operator.threads.get_history(other, limit=50) if h["metadata"]["source"] == "input"][-1]
+    seen["fork_with_input"] = operator.runs.wait(other, "lg_echo", input={"text": "fork"},
+                                                 checkpoint_id=first_input["checkpoint"]["checkpoint_id"])
+    seen["replay"] = operator.runs.wait(other, "lg_echo", input=None,
+                                        checkpoint_id=first_input["checkpoint"]["checkpoint_id"])
 
     # Cancel a running run.
     slow = operator.threads.create()["thread_id"]

@@ -110,3 +110,22 @@ class ResumeRefusalTests:
         assert status == 409 and "waits for review" in body
         approval.refresh_from_db()
         assert approval.status == "pending"
+
+
+class BreakpointTests:
+    def test_a_runs_own_breakpoint_waits_in_the_inbox_and_a_reviewers_resume_continues_it(self, lg) -> None:
+        operator, reviewer = lg.sync("operator"), lg.sync("reviewer")
+        tid = operator.threads.create()["thread_id"]
+        out = operator.runs.wait(tid, "lg_echo", input={"text": "b"}, interrupt_before=["count"])
+        assert out == {"text": "B", "steps": ["shout"]}
+        assert operator.threads.get(tid)["status"] == "interrupted"
+        run_id = operator.runs.list(tid)[0]["run_id"]
+        held = Approval.objects.get(execution_id=run_id, status="pending")
+        assert held.node == "count" and held.format == "breakpoint"
+        # Going on without an answer would skip the person the breakpoint waits for.
+        status, _ = refused(operator.runs.wait, tid, "lg_echo", input=None)
+        assert status == 409
+        assert reviewer.runs.wait(tid, "lg_echo", command={"resume": {"type": "approve"}}) == {
+            "text": "B", "steps": ["shout", "count:1"]}
+        held.refresh_from_db()
+        assert held.status == "approved" and held.decided_by.username == "rita"

@@ -48,6 +48,9 @@ class SyncJourneyTests:
         assert seen["background_list"] == [(True, "success")]
         # A thread carries many runs: the second starts from the first one's state.
         assert seen["second_run_on_thread"] == {"text": "B", "steps": ["shout", "count:1", "shout", "count:3"]}
+        assert seen["command_update"] == {"text": "zzz", "steps": ["shout", "count:1", "shout", "count:3"]}
+        assert seen["fork_with_input"] == {"text": "FORK", "steps": ["shout", "count:1"]}
+        assert seen["replay"] == {"text": "A", "steps": ["shout", "count:1"]}
         assert seen["cancelled"] == "interrupted" and seen["cancelled_thread"] == "interrupted"
         assert seen["search_finds"] == [False, True] and seen["search_by_status"]
 
