@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 from langgraph_sdk.errors import APIStatusError
 
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models.audit import AuditEntry
 from orchestrator.models import Execution
 from tests.services import wait_for
 
@@ -61,7 +62,7 @@ class InboxTests:
         assert approval.status == "rejected" and approval.decided_by.username == "alice"
         assert approval.resume_value == {"type": "reject", "message": "not today", "by": "alice"}
         assert not Approval.objects.filter(execution_id=run_id, status="pending").exists()
-        entry = AuditEntry.objects.get(approval=approval)
+        entry = AuditEntry.objects.get(approval_id=approval.id)
         assert (entry.actor_name, entry.outcome, entry.kind) == ("alice", "rejected", "decision")
 
     def test_a_resume_by_interrupt_id_answers_that_interrupt(self, lg) -> None:
@@ -96,7 +97,7 @@ class ResumeRefusalTests:
             assert status == 422 and words in body, (value, body)
         approval.refresh_from_db()
         assert approval.status == "pending" and approval.decision is None
-        assert not AuditEntry.objects.filter(approval=approval).exists()
+        assert not AuditEntry.objects.filter(approval_id=approval.id).exists()
         assert Execution.objects.get(id=run_id).status == "interrupted"
 
     def test_resuming_a_thread_where_nothing_waits_is_409(self, lg) -> None:

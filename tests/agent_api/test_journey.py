@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from approvals.models import Approval, AuditEntry
+from approvals.models import Approval
+from orchestrator.models.audit import AuditEntry
 from orchestrator.models import Execution
 from tests.agent_api.journey import EDIT, journey
 
@@ -63,7 +64,7 @@ class SyncJourneyTests:
         assert [(a.status, a.decided_by.username) for a in decided] == [("edited", "rita"), ("approved", "rita")]
         assert decided[0].resume_value == {**EDIT, "by": "rita"}
         assert not Approval.objects.filter(execution__in=on_thread, status="pending").exists()
-        audit = AuditEntry.objects.filter(approval__in=decided).order_by("created_at")
+        audit = AuditEntry.objects.filter(approval_id__in=[a.id for a in decided]).order_by("created_at")
         assert [(e.actor_name, e.outcome) for e in audit] == [("rita", "edited"), ("rita", "approved")]
         cancelled = Execution.objects.get(id=ids["long_run"])
         assert cancelled.status == "cancelled" and cancelled.langgraph_thread == ids["slow"]
