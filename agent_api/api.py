@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent_api import selectors, services, shapes
+from agent_api import selectors, services, shapes, webhooks
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.errors import NotImplementedYet, NotSupported
 from agent_api.models import Run, Thread
@@ -326,9 +326,9 @@ IGNORED_RUN_FIELDS = ("stream_mode", "stream_subgraphs", "stream_resumable", "on
 def _start(request: Request, thread_id: str | None) -> Run:
     """Create a run from a LangGraph run request: a new execution, or a resume of the waiting one."""
     data = _body(request)
-    for name in ("webhook", "after_seconds"):
-        if data.get(name):
-            raise NotSupported(f"{name} is not served yet.")
+    if data.get("after_seconds"):
+        raise NotSupported("after_seconds is not served yet.")
+    webhook = webhooks.check_url(data["webhook"]) if data.get("webhook") else ""
     if thread_id is None:
         if not roles.can_operate(request.user):
             services.thread_create(user=request.user)  # raises PermissionDenied, naming the role
@@ -342,8 +342,9 @@ def _start(request: Request, thread_id: str | None) -> Run:
         thread = selectors.thread_get_for_user(user=request.user, thread_id=thread.id)
     command = _object(data, "command")
     if command and "resume" in command:
-        if set(command) - {"resume"}:
-            raise NotSupported("command.resume goes alone here: update and goto with a resume are not served yet.")
+        if set(command) - {"resume"} or webhook:
+            raise NotSupported("command.resume goes alone here: update, goto or a webhook with a resume are not "
+                               "served yet.")
         return services.run_resume(user=request.user, thread=thread, resume=command["resume"])
     if not data.get("assistant_id"):
         raise ValidationError({"assistant_id": "Name the assistant (a graph's name or its assistant id)."})
@@ -363,7 +364,7 @@ def _start(request: Request, thread_id: str | None) -> Run:
         context=_object(data, "context"), interrupt_before=data.get("interrupt_before"),
         interrupt_after=data.get("interrupt_after"), recursion_limit=config.get("recursion_limit"),
         metadata=_object(data, "metadata"), multitask_strategy=data.get("multitask_strategy") or "reject",
-        kwargs=kwargs,
+        kwargs={**kwargs, "webhook": webhook or None}, webhook=webhook,
     )
 
 

@@ -7,3 +7,15 @@ class AgentApiConfig(AppConfig):
     name = "agent_api"
     verbose_name = "LangGraph-compatible API"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from orchestrator import hooks
+
+        hooks.register_status_listener(_run_stopped)
+
+
+def _run_stopped(execution_id: object, status: str) -> None:
+    """After commit, once per status change: a run that stopped calls its webhook."""
+    from agent_api import webhooks
+
+    webhooks.queue_for(execution_id, status)

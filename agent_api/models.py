@@ -45,6 +45,8 @@ class Run(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     multitask_strategy = models.CharField(max_length=12, choices=Strategy.choices, default=Strategy.REJECT)
     kwargs = models.JSONField(default=dict, blank=True, help_text="The request as LangGraph's API echoes it.")
+    webhook = models.URLField(max_length=2000, blank=True,
+                              help_text="POSTed, signed, each time the run stops (ends, or waits for people).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

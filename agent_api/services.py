@@ -185,7 +185,7 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
               configurable: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
               interrupt_before: list[str] | None = None, interrupt_after: list[str] | None = None,
               recursion_limit: int | None = None, metadata: dict[str, Any] | None = None,
-              multitask_strategy: str = "reject", kwargs: dict[str, Any] | None = None) -> Run:
+              multitask_strategy: str = "reject", kwargs: dict[str, Any] | None = None, webhook: str = "") -> Run:
     """Start a run of ``entry`` on the thread: an execution on its LangGraph thread.
 
     1. Lock the thread; refuse (409) when a run of it is pending or running, or
@@ -260,7 +260,8 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
         thread.save(update_fields=["graph_name", "metadata", "updated_at"])
         metadata = {**(metadata or {}), "graph_id": entry.name, "assistant_id": shapes.assistant_id_for(entry.name)}
         return Run.objects.create(execution=execution, thread=thread, metadata=metadata,
-                                  multitask_strategy=multitask_strategy or "reject", kwargs=kwargs or {})
+                                  multitask_strategy=multitask_strategy or "reject", kwargs=kwargs or {},
+                                  webhook=webhook)
 
 
 def _interrupt_busy_runs(*, user: User | None, thread: Thread) -> None:

@@ -293,6 +293,9 @@ for _item in env_list("LOOPGATE_APPROVAL_TIMEOUTS", []):
     LOOPGATE_APPROVAL_TIMEOUTS[_name.strip()] = int(_seconds)
 # Graphs whose approvals the user who started the execution may not decide ("*" for all).
 LOOPGATE_FOUR_EYES_GRAPHS = env_list("LOOPGATE_FOUR_EYES_GRAPHS", [])
+# Hosts a run of the LangGraph-compatible API may name as its `webhook` (the URL comes from the
+# request, so only hosts an admin allowed are ever called); empty: run webhooks are refused.
+LOOPGATE_RUN_WEBHOOK_HOSTS = env_list("LOOPGATE_RUN_WEBHOOK_HOSTS", [])
 
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""

@@ -59,3 +59,6 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("LOOPGATE_QUEUE", f"loopgate-t
 # A test database of this run's own, so that parallel runs (several developers
 # on one machine) never drop each other's database.
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_loopgate_{os.getpid()}"
+
+# The LangGraph-compatible API's run webhooks may call local test receivers only.
+LOOPGATE_RUN_WEBHOOK_HOSTS = ["127.0.0.1"]

@@ -22,10 +22,13 @@ from tests.factories import make_role_users
 from tests.services import Proc, start_worker
 
 
+WEBHOOK_SECRET = "agent-api-test-secret"  # the worker signs run webhooks with it
+
+
 @pytest.fixture(scope="module")
 def worker(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Proc]:
     with django_db_blocker.unblock():
-        proc = start_worker("agentapi", concurrency=3)
+        proc = start_worker("agentapi", concurrency=3, LOOPGATE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     yield proc
     proc.kill()
 
