@@ -81,21 +81,6 @@ def _object(data: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
-def _matches(have: Any, want: dict[str, Any] | None) -> bool:
-    """LangGraph's metadata / values filter: every given key has the given value (objects: contained)."""
-    if not want:
-        return True
-    if not isinstance(have, dict):
-        return False
-    for key, value in want.items():
-        if isinstance(value, dict):
-            if not _matches(have.get(key), value):
-                return False
-        elif have.get(key) != value:
-            return False
-    return True
-
-
 def _page(items: list[Any], data: dict[str, Any], default: int = 10) -> list[Any]:
     limit = _int(data.get("limit"), "limit", default, high=1000)
     offset = _int(data.get("offset"), "offset", 0, high=10**9)
@@ -122,7 +107,7 @@ def _assistants(data: dict[str, Any]) -> list[dict[str, Any]]:
     if data.get("name"):
         found = [a for a in found if str(data["name"]).lower() in a["name"].lower()]
     metadata = _object(data, "metadata")
-    found = [a for a in found if _matches(a["metadata"], metadata)]
+    found = [a for a in found if selectors.matches(a["metadata"], metadata)]
     sort_by = data.get("sort_by") or "created_at"
     if sort_by not in ("assistant_id", "graph_id", "name", "created_at", "updated_at"):
         raise ValidationError({"sort_by": "Sort by assistant_id, graph_id, name, created_at or updated_at."})
@@ -204,35 +189,31 @@ class ThreadCreateApi(LangGraphApi):
 class ThreadSearchApi(LangGraphApi):
     def post(self, request: Request) -> Response:
         data = _body(request)
-        return Response(_page([body for body in _threads(request, data)], data))
+        limit = _int(data.get("limit"), "limit", 10, high=1000)
+        offset = _int(data.get("offset"), "offset", 0, high=10**9)
+        return Response(_threads(request, data, page=(offset, limit)))
 
 
 class ThreadCountApi(LangGraphApi):
     def post(self, request: Request) -> Response:
-        return Response(len(_threads(request, _body(request))))
+        return Response(_threads(request, _body(request), page=None))
 
 
-def _threads(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
-    metadata, values = _object(data, "metadata"), _object(data, "values")
+def _threads(request: Request, data: dict[str, Any], *, page: tuple[int, int] | None) -> Any:
+    """The threads a search names, a page of them as thread bodies (``page=(offset, limit)``), or their count."""
     status = data.get("status")
     if status is not None and status not in THREAD_STATUSES:
         raise ValidationError({"status": f"Choose one of {', '.join(THREAD_STATUSES)}."})
     sort_by = data.get("sort_by") or "created_at"
     if sort_by not in ("thread_id", "status", "created_at", "updated_at", "state_updated_at"):
         raise ValidationError({"sort_by": "Sort by thread_id, status, created_at, updated_at or state_updated_at."})
-    threads = selectors.thread_list_for_user(user=request.user)
-    if data.get("ids"):
-        threads = threads.filter(id__in=[i for i in data["ids"] if _is_uuid(i)])
-    found = []
-    for thread in threads:
-        if not _matches(thread.metadata, metadata):
-            continue
-        body = selectors.thread_body(thread)
-        if (status is None or body["status"] == status) and _matches(body["values"], values):
-            found.append(body)
-    key = "updated_at" if sort_by == "state_updated_at" else sort_by
-    found.sort(key=lambda b: b[key], reverse=(data.get("sort_order") or "desc") == "desc")
-    return found
+    ids = data.get("ids")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise ValidationError({"ids": "A list of thread ids."})
+    return selectors.thread_search(
+        user=request.user, metadata=_object(data, "metadata"), values=_object(data, "values"), status=status,
+        ids=[i for i in ids if _is_uuid(i)] if ids is not None else None, sort_by=sort_by,
+        descending=(data.get("sort_order") or "desc") == "desc", page=page)
 
 
 def _is_uuid(value: Any) -> bool:

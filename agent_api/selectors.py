@@ -60,6 +60,59 @@ def _uuid(value: Any, what: str) -> UUID:
         raise Http404(f"{what.capitalize()} {value} not found: not a UUID.") from None
 
 
+def matches(have: Any, want: dict[str, Any] | None) -> bool:
+    """LangGraph's metadata / values filter: every given key has the given value (objects: contained)."""
+    if not want:
+        return True
+    if not isinstance(have, dict):
+        return False
+    for key, value in want.items():
+        if isinstance(value, dict):
+            if not matches(have.get(key), value):
+                return False
+        elif have.get(key) != value:
+            return False
+    return True
+
+
+SORT_FIELDS = {"thread_id": "id", "created_at": "created_at", "updated_at": "updated_at",
+               "state_updated_at": "updated_at"}
+
+
+def thread_search(*, user: Any, metadata: dict[str, Any] | None, values: dict[str, Any] | None,
+                  status: str | None, ids: list[str] | None, sort_by: str, descending: bool,
+                  page: tuple[int, int] | None) -> Any:
+    """Threads matching LangGraph's search filters: a page of thread bodies, or (``page=None``) their count.
+
+    Metadata is matched on the rows; a thread's status and values need its executions
+    and its newest checkpoint, so they are read only for the threads they must filter
+    or sort, and otherwise only for the page answered.
+    """
+    threads = thread_list_for_user(user=user)
+    if ids is not None:
+        threads = threads.filter(id__in=ids)
+    if sort_by in SORT_FIELDS:
+        field = SORT_FIELDS[sort_by]
+        threads = threads.order_by(f"-{field}" if descending else field, "-id" if descending else "id")
+    rows = [(row_id, meta) for row_id, meta in threads.values_list("id", "metadata") if matches(meta, metadata)]
+    if status is None and values is None and sort_by in SORT_FIELDS:
+        if page is None:
+            return len(rows)
+        offset, limit = page
+        wanted = [row_id for row_id, _meta in rows[offset:offset + limit]]
+        by_id = Thread.objects.in_bulk(wanted)
+        return [thread_body(by_id[row_id]) for row_id in wanted]
+    by_id = Thread.objects.in_bulk([row_id for row_id, _meta in rows])
+    bodies = [thread_body(by_id[row_id]) for row_id, _meta in rows]
+    bodies = [b for b in bodies if (status is None or b["status"] == status) and matches(b["values"], values)]
+    if sort_by not in SORT_FIELDS:
+        bodies.sort(key=lambda b: b[sort_by], reverse=descending)
+    if page is None:
+        return len(bodies)
+    offset, limit = page
+    return bodies[offset:offset + limit]
+
+
 def thread_latest_execution(thread: Thread) -> Execution | None:
     run = thread.runs.select_related("execution").order_by("-created_at").first()
     return run.execution if run is not None else None

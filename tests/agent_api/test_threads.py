@@ -133,3 +133,39 @@ class MultitaskTests:
         assert 1 <= out["n"] < 200 and out["limit"] == 0  # one more tick on top of the interrupted run's count
         status, body = refused(operator.runs.create, tid, "lg_slow", input={}, multitask_strategy="enqueue")
         assert status == 422 and "enqueue" in body
+
+
+class SearchTests:
+    def test_search_filters_by_metadata_values_and_status_sorts_and_pages(self, lg) -> None:
+        operator = lg.sync("operator")
+        made = [operator.threads.create(metadata={"batch": "s", "i": i})["thread_id"] for i in range(3)]
+        operator.runs.wait(made[1], "lg_echo", input={"text": "found"})
+        assert operator.threads.count(metadata={"batch": "s"}) == 3
+        newest_first = operator.threads.search(metadata={"batch": "s"}, limit=10)
+        assert [t["thread_id"] for t in newest_first] == made[::-1]
+        oldest_first = operator.threads.search(metadata={"batch": "s"}, sort_by="created_at", sort_order="asc",
+                                               limit=2, offset=1)
+        assert [t["thread_id"] for t in oldest_first] == made[1:]
+        by_values = operator.threads.search(values={"text": "FOUND"})
+        assert [t["thread_id"] for t in by_values] == [made[1]]
+        assert operator.threads.count(metadata={"batch": "s"}, status="idle") == 3
+        assert operator.threads.search(metadata={"batch": "s"}, status="busy") == []
+        status, body = refused(operator.threads.search, status="sleeping")
+        assert status == 422 and "status" in body
+
+
+class WaitingTests:
+    def test_a_client_waiting_on_a_run_does_not_hold_up_others_and_sees_its_cancel(self, lg) -> None:
+        import threading
+
+        operator = lg.sync("operator")
+        tid = operator.threads.create()["thread_id"]
+        run = operator.runs.create(tid, "lg_slow", input={"limit": 500})
+        joined: list = []
+        waiter = threading.Thread(target=lambda: joined.append(lg.sync("reviewer").runs.join(tid, run["run_id"])))
+        waiter.start()
+        wait_for(lambda: operator.runs.get(tid, run["run_id"])["status"] == "running", timeout=60, what="the run")
+        operator.runs.cancel(tid, run["run_id"])  # answered while the join waits
+        waiter.join(timeout=60)
+        assert not waiter.is_alive() and joined[0]["limit"] == 500 and joined[0].get("n", 0) < 500
+        assert operator.runs.get(tid, run["run_id"])["status"] == "interrupted"
