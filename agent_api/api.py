@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -23,7 +24,6 @@ from agent_api import selectors, services, shapes, webhooks
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.errors import NotImplementedYet, NotSupported
 from agent_api.models import Run, Thread
-from orchestrator import roles
 from orchestrator.api import exception_handler as loopgate_exception_handler
 from orchestrator.models import Execution
 
@@ -305,22 +305,29 @@ IGNORED_RUN_FIELDS = ("stream_mode", "stream_subgraphs", "stream_resumable", "on
 
 
 def _start(request: Request, thread_id: str | None) -> Run:
-    """Create a run from a LangGraph run request: a new execution, or a resume of the waiting one."""
+    """Create a run from a LangGraph run request: a new execution, or a resume of the waiting one.
+    One transaction: a refused request leaves no thread behind (a stateless run's, or ``if_not_exists``')."""
     data = _body(request)
     if data.get("after_seconds"):
         raise NotSupported("after_seconds is not served yet.")
     webhook = webhooks.check_url(data["webhook"]) if data.get("webhook") else ""
-    if thread_id is None:
-        if not roles.can_operate(request.user):
-            services.thread_create(user=request.user)  # raises PermissionDenied, naming the role
-        thread = services.thread_create(user=request.user)
-    else:
-        thread = Thread.objects.filter(id=thread_id).first() if _is_uuid(thread_id) else None
-        if thread is None:
-            if data.get("if_not_exists") != "create":
-                selectors.thread_get_for_user(user=request.user, thread_id=thread_id)  # 404 (or 401/403)
+    strategy = data.get("multitask_strategy") or "reject"
+    if strategy == "interrupt" and thread_id is not None and _is_uuid(thread_id):
+        existing = selectors.thread_list_for_user(user=request.user).filter(id=thread_id).first()
+        if existing is not None:
+            # Before the transaction: the cancel must commit for the worker to see it and stop.
+            services.runs_interrupt_busy(user=request.user, thread=existing)
+    with transaction.atomic():
+        if thread_id is None:
+            thread = services.thread_create(user=request.user)
+        elif data.get("if_not_exists") == "create" and _is_uuid(thread_id):
             thread = services.thread_create(user=request.user, thread_id=thread_id, if_exists="do_nothing")
-        thread = selectors.thread_get_for_user(user=request.user, thread_id=thread.id)
+        else:
+            thread = selectors.thread_get_for_user(user=request.user, thread_id=thread_id)  # 404 when missing
+        return _start_on(request, data, thread, webhook, strategy)
+
+
+def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: str, strategy: str) -> Run:
     command = _object(data, "command")
     if command and "resume" in command:
         if set(command) - {"resume"} or webhook:
@@ -344,7 +351,7 @@ def _start(request: Request, thread_id: str | None) -> Run:
         command=command or None, checkpoint_id=checkpoint_id, configurable=_object(config, "configurable"),
         context=_object(data, "context"), interrupt_before=data.get("interrupt_before"),
         interrupt_after=data.get("interrupt_after"), recursion_limit=config.get("recursion_limit"),
-        metadata=_object(data, "metadata"), multitask_strategy=data.get("multitask_strategy") or "reject",
+        metadata=_object(data, "metadata"), multitask_strategy=strategy,
         kwargs={**kwargs, "webhook": webhook or None}, webhook=webhook,
     )
 

@@ -204,8 +204,6 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
     if multitask_strategy not in ("reject", "interrupt", None):
         raise NotSupported(f"multitask_strategy {multitask_strategy!r} is not served yet; 'reject' (a busy thread "
                            "answers 409) and 'interrupt' are.")
-    if multitask_strategy == "interrupt":
-        _interrupt_busy_runs(user=user, thread=thread)
     if command and set(command) - {"update", "goto"}:
         raise NotSupported("command accepts update and goto here; resume goes alone.")
     if command and "goto" in command:
@@ -264,10 +262,12 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
                                   webhook=webhook)
 
 
-def _interrupt_busy_runs(*, user: User | None, thread: Thread) -> None:
+def runs_interrupt_busy(*, user: User | None, thread: Thread) -> None:
     """multitask_strategy "interrupt": cancel the thread's pending or running runs and wait,
-    at most ``INTERRUPT_WAIT_SECONDS``, until they have stopped at a step boundary (no lock is
-    held meanwhile; the start that follows checks the thread again and answers 409 if it is busy)."""
+    at most ``INTERRUPT_WAIT_SECONDS``, until they have stopped at a step boundary. Call outside
+    a transaction (the worker must see the cancel); the start that follows checks the thread
+    again and answers 409 if it is still busy."""
+    _require_operator(user, "interrupt runs")
     busy = list(selectors.thread_active_executions(thread).values_list("id", flat=True))
     for execution_id in busy:
         try:

@@ -169,3 +169,22 @@ class WaitingTests:
         waiter.join(timeout=60)
         assert not waiter.is_alive() and joined[0]["limit"] == 500 and joined[0].get("n", 0) < 500
         assert operator.runs.get(tid, run["run_id"])["status"] == "interrupted"
+
+
+class RefusalChangesNothingTests:
+    def test_a_refused_stateless_or_if_not_exists_run_leaves_no_thread_behind(self, lg) -> None:
+        import uuid
+
+        from agent_api.models import Thread
+
+        operator = lg.sync("operator")
+        before = Thread.objects.count()
+        status, body = refused(operator.runs.wait, None, "no_such_graph", input={})
+        assert status == 404 and "no_such_graph" in body
+        status, body = refused(operator.runs.create, str(uuid.uuid4()), "lg_echo", input={"nope": 1},
+                               if_not_exists="create")
+        assert status == 422 and "nope" in body
+        status, _ = refused(lg.sync("reviewer").runs.wait, None, "lg_echo", input={"text": "x"})
+        assert status == 403
+        assert Thread.objects.count() == before
+        assert not Execution.objects.filter(graph_name="lg_echo").exists()
