@@ -130,6 +130,11 @@ def thread_update_state(*, user: User | None, thread: Thread, values: Any, as_no
             raise InvalidState("This thread has no run yet, so no graph: start a run on it first.")
         if selectors.thread_active_executions(thread).exists():
             raise InvalidState("A run of this thread is pending or running; update its state once it stops.")
+        if latest.status == Status.INTERRUPTED:
+            # Its question was asked of the state being replaced: a run from the new state asks
+            # again (or, past a gate, waits for a reviewer first).
+            executions.execution_cancel(execution_id=latest.id, user=user,
+                                        reason="Superseded: its thread's state was updated.")
         entry = registry.get_graph(thread.graph_name)
         graph = entry.compiled
         at = selectors.thread_config(thread, checkpoint)

@@ -137,7 +137,7 @@ def _pending_interrupts(snapshot: Any) -> list[PendingInterrupt]:
 def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) -> Start:
     human_gate = hooks.human_gate()
     snapshot = graph.get_state(config)
-    fresh = _fresh_on_shared_thread(execution, snapshot)
+    fresh = _fresh_on_shared_thread(graph, config, execution, snapshot)
     if fresh is not None:
         return fresh
     if not snapshot.config or "checkpoint_id" not in snapshot.config.get("configurable", {}):
@@ -164,16 +164,19 @@ def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) ->
     return Start(input=None)  # continue from the last checkpoint (a crashed or approved run)
 
 
-def _fresh_on_shared_thread(execution: Execution, snapshot: Any) -> Start | None:
+def _fresh_on_shared_thread(graph: Any, config: dict[str, Any], execution: Execution, snapshot: Any) -> Start | None:
     """A run on a shared thread with an input or a command of its own starts with it, on
     top of the thread's state, until it has written a checkpoint (its metadata names
-    the execution); after a crash it goes on from there. None: the usual rules apply
-    (a run without input continues from the thread's newest checkpoint)."""
+    the execution); after a crash, or once resumed, it goes on from the thread's newest
+    checkpoint. None: the usual rules apply (a run without input continues from there)."""
     start = execution.run_start
     if not start or (start.get("input") is None and not start.get("command")):
         return None
-    if (snapshot.metadata or {}).get("loopgate_execution_id") == str(execution.id):
+    mine = {"loopgate_execution_id": str(execution.id)}
+    if (snapshot.metadata or {}).get("loopgate_execution_id") == mine["loopgate_execution_id"]:
         return None
+    if next(iter(graph.checkpointer.list(config, filter=mine, limit=1)), None) is not None:
+        return None  # it ran; the head is someone else's (a state update since): not a fresh start
     command = start.get("command")
     return Start(input=Command(**command) if command else start["input"],
                  checkpoint_id=start.get("checkpoint_id") or "")

@@ -37,6 +37,17 @@ class GateTests:
         hold.refresh_from_db()
         assert hold.status == "approved" and hold.decided_by.username == "rita"
 
+    def test_updating_a_waiting_threads_state_supersedes_its_question_and_the_next_run_asks_again(self, lg) -> None:
+        tid, first_run, asked = _interrupted(lg, topic="wasps")
+        operator = lg.sync("operator")
+        operator.threads.update_state(tid, {"draft": "Wasps, rewritten"}, as_node="write")
+        assert Execution.objects.get(id=first_run).status == "cancelled"
+        assert Approval.objects.get(id=asked.id).status == "cancelled"
+        out = operator.runs.wait(tid, "lg_review", input=None)
+        assert out["__interrupt__"][0]["value"]["draft"] == "Wasps, rewritten"
+        final = lg.sync("reviewer").runs.wait(tid, "lg_review", command={"resume": {"type": "approve"}})
+        assert final["draft"] == "Wasps, rewritten" and final["published"] is True
+
     def test_a_run_with_input_from_a_checkpoint_written_past_a_gate_is_refused(self, lg) -> None:
         tid, _run, _asked = _interrupted(lg, topic="gnats")
         operator = lg.sync("operator")
