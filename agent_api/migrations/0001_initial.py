@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('orchestrator', '0006_execution_shared_thread'),
+        ('orchestrator', '0007_execution_shared_thread'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
