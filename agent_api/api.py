@@ -23,11 +23,14 @@ from rest_framework.views import APIView
 from agent_api import selectors, services, shapes, webhooks
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.errors import NotImplementedYet, NotSupported
-from agent_api.models import Run, Thread
+from agent_api.models import QueuedRun, Run, Thread
 from orchestrator.api import exception_handler as loopgate_exception_handler
 from orchestrator.models import Execution
 
 WAIT_POLL_SECONDS = 0.2
+QUEUE_NUDGE_SECONDS = 2.0
+# LangGraph's server queues a run on a busy thread unless told otherwise; so do we.
+DEFAULT_MULTITASK_STRATEGY = "enqueue"
 RUN_STATUSES = {"pending": [Execution.Status.QUEUED], "running": [Execution.Status.RUNNING],
                 "error": [Execution.Status.FAILED, Execution.Status.BUDGET_EXCEEDED],
                 "success": [Execution.Status.SUCCEEDED],
@@ -304,14 +307,14 @@ IGNORED_RUN_FIELDS = ("stream_mode", "stream_subgraphs", "stream_resumable", "on
                       "checkpoint_during", "feedback_keys", "langsmith_tracer", "strict_resume", "on_completion")
 
 
-def _start(request: Request, thread_id: str | None) -> Run:
+def _start(request: Request, thread_id: str | None) -> Run | QueuedRun:
     """Create a run from a LangGraph run request: a new execution, or a resume of the waiting one.
     One transaction: a refused request leaves no thread behind (a stateless run's, or ``if_not_exists``')."""
     data = _body(request)
     if data.get("after_seconds"):
         raise NotSupported("after_seconds is not served yet.")
     webhook = webhooks.check_url(data["webhook"]) if data.get("webhook") else ""
-    strategy = data.get("multitask_strategy") or "reject"
+    strategy = data.get("multitask_strategy") or DEFAULT_MULTITASK_STRATEGY
     if strategy == "interrupt" and thread_id is not None and _is_uuid(thread_id):
         existing = selectors.thread_list_for_user(user=request.user).filter(id=thread_id).first()
         if existing is not None:
@@ -327,7 +330,8 @@ def _start(request: Request, thread_id: str | None) -> Run:
         return _start_on(request, data, thread, webhook, strategy)
 
 
-def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: str, strategy: str) -> Run:
+def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: str,
+              strategy: str) -> Run | QueuedRun:
     command = _object(data, "command")
     if command and "resume" in command:
         if set(command) - {"resume"} or webhook:
@@ -356,21 +360,32 @@ def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: s
     )
 
 
-def _wait(run: Run) -> Any:
-    """Block until the run stops (ends, or waits for people), then its output."""
+def _wait(run: Run | QueuedRun) -> Any:
+    """Block until the run stops (ends, or waits for people), then its output. A queued run is
+    waited for through its turn (it becomes a run with the same id) unless it is cancelled or refused."""
     deadline = time.monotonic() + settings.LOOPGATE_LANGGRAPH_WAIT_SECONDS
     active = (Execution.Status.QUEUED, Execution.Status.RUNNING)
+    run_id = run.pk
+    current: Run | QueuedRun | None = run
+    next_nudge = time.monotonic() + QUEUE_NUDGE_SECONDS
     while time.monotonic() < deadline:
-        status = Execution.objects.filter(id=run.execution_id).values_list("status", flat=True).first()
-        if status not in active:
+        current = selectors.run_or_queued(run_id)
+        if current is None:
+            break
+        if isinstance(current, QueuedRun):
+            if current.cancelled or current.error:
+                break
+            if time.monotonic() >= next_nudge:  # its turn may have come while no listener was there to see it
+                services.runs_start_queued(thread_id=current.thread_id)
+                next_nudge = time.monotonic() + QUEUE_NUDGE_SECONDS
+        elif current.execution.status not in active:
             break
         time.sleep(WAIT_POLL_SECONDS)
-    run = Run.objects.select_related("execution", "thread").get(execution_id=run.execution_id)
-    return selectors.run_output(run)
+    return selectors.run_output(current or run)
 
 
-def _location(run: Run) -> dict[str, str]:
-    return {"Content-Location": f"/threads/{run.thread_id}/runs/{run.execution_id}"}
+def _location(run: Run | QueuedRun) -> dict[str, str]:
+    return {"Content-Location": f"/threads/{run.thread_id}/runs/{run.pk}"}
 
 
 class RunCreateApi(LangGraphApi):
@@ -400,7 +415,12 @@ class RunListApi(LangGraphApi):
             runs = runs.filter(execution__status__in=RUN_STATUSES[status])
         limit = _int(request.query_params.get("limit"), "limit", 10, high=1000)
         offset = _int(request.query_params.get("offset"), "offset", 0, high=10**9)
-        return Response([selectors.run_body(run) for run in runs[offset:offset + limit]])
+        items: list[Any] = list(runs[:offset + limit])
+        if not status or status in ("pending", "interrupted", "error"):
+            queued = [q for q in selectors.queued_list(thread=thread)
+                      if not status or shapes.queued_run(q)["status"] == status]
+            items = sorted(items + queued, key=lambda item: item.created_at, reverse=True)
+        return Response([selectors.run_body(item) for item in items[offset:offset + limit]])
 
 
 class RunDetailApi(LangGraphApi):
@@ -423,7 +443,10 @@ class RunCancelApi(LangGraphApi):
     def post(self, request: Request, thread_id: str, run_id: str) -> Response:
         thread = selectors.thread_get_for_user(user=request.user, thread_id=thread_id)
         run = selectors.run_get_for_user(user=request.user, thread=thread, run_id=run_id)
-        services.run_cancel(user=request.user, run=run, action=request.query_params.get("action") or "interrupt")
+        if isinstance(run, QueuedRun):
+            run = services.queued_run_cancel(user=request.user, queued=run)
+        else:
+            services.run_cancel(user=request.user, run=run, action=request.query_params.get("action") or "interrupt")
         if request.query_params.get("wait") in ("1", "true", "True", "yes"):
             return Response(_wait(run), headers=_location(run))
         return Response(status=202)
@@ -442,10 +465,14 @@ class RunCancelManyApi(LangGraphApi):
             if status not in wanted:
                 raise ValidationError({"status": "Choose pending, running or all."})
             runs = Run.objects.filter(execution__status__in=wanted[status])
+            queued = QueuedRun.objects.filter(cancelled=False, error="") if status != "running" else QueuedRun.objects.none()
         else:
             thread = selectors.thread_get_for_user(user=request.user, thread_id=data.get("thread_id"))
             ids = [i for i in data.get("run_ids") or [] if _is_uuid(i)]
             runs = Run.objects.filter(thread=thread, execution_id__in=ids)
+            queued = QueuedRun.objects.filter(thread=thread, id__in=ids, cancelled=False, error="")
+        for waiting in queued:
+            services.queued_run_cancel(user=request.user, queued=waiting)
         for run in runs.select_related("execution"):
             if not run.execution.is_finished:
                 services.run_cancel(user=request.user, run=run, action=action)

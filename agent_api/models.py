@@ -51,3 +51,23 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class QueuedRun(models.Model):
+    """A run asked for with multitask_strategy "enqueue" while its thread was busy. It becomes a
+    run (an execution with this same id) once the thread's runs have ended; until then it is
+    ``pending``. Cancelled, it stays, ``interrupted``; refused when its turn came, ``error``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="queued_runs")
+    graph_name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    request = models.JSONField(default=dict, help_text="run_start's arguments, as the request gave them.")
+    cancelled = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from agent_api import shapes
-from agent_api.models import Run, Thread
+from agent_api.models import QueuedRun, Run, Thread
 from orchestrator import registry, roles
 from orchestrator.errors import GraphNotFound
 from orchestrator.models import Execution
@@ -193,24 +193,46 @@ def thread_history(thread: Thread, *, limit: int, before: dict[str, Any] | None,
             graph.get_state_history(config, limit=limit, before=before_config, filter=metadata or None)]
 
 
-def run_get_for_user(*, user: Any, thread: Thread, run_id: Any) -> Run:
-    try:
-        return Run.objects.select_related("execution").get(thread=thread, execution_id=_uuid(run_id, "run"))
-    except Run.DoesNotExist:
-        raise Http404(f"Run {run_id} not found in thread {thread.id}.") from None
+def run_get_for_user(*, user: Any, thread: Thread, run_id: Any) -> Run | QueuedRun:
+    """The run, or the queued run not started yet (multitask_strategy "enqueue")."""
+    uid = _uuid(run_id, "run")
+    run = Run.objects.select_related("execution").filter(thread=thread, execution_id=uid).first()
+    if run is not None:
+        return run
+    queued = QueuedRun.objects.filter(thread=thread, id=uid).first()
+    if queued is not None:
+        return queued
+    raise Http404(f"Run {run_id} not found in thread {thread.id}.")
+
+
+def run_or_queued(run_id: Any) -> Run | QueuedRun | None:
+    """The run as it stands now: a queued run becomes a run (same id) when its turn comes."""
+    run = Run.objects.select_related("execution", "thread").filter(execution_id=run_id).first()
+    return run if run is not None else QueuedRun.objects.filter(id=run_id).first()
+
+
+def queued_list(*, thread: Thread) -> QuerySet[QueuedRun]:
+    return QueuedRun.objects.filter(thread=thread).order_by("-created_at")
 
 
 def run_list(*, thread: Thread) -> QuerySet[Run]:
     return Run.objects.select_related("execution").filter(thread=thread).order_by("-created_at")
 
 
-def run_body(run: Run) -> dict[str, Any]:
+def run_body(run: Run | QueuedRun) -> dict[str, Any]:
+    if isinstance(run, QueuedRun):
+        return shapes.queued_run(run)
     return shapes.run(run, run.execution)
 
 
-def run_output(run: Run) -> Any:
+def run_output(run: Run | QueuedRun) -> Any:
     """What ``runs.wait`` and ``join`` answer once the run stops: the thread's values (with
     ``__interrupt__`` while it waits), or ``{"__error__"}`` for a run that failed."""
+    if isinstance(run, QueuedRun):
+        if run.error:
+            return {"__error__": {"error": "QueuedRunRefused", "message": run.error}}
+        snapshot = thread_snapshot(run.thread)
+        return shapes.state(snapshot)["values"] if snapshot is not None else {}
     execution = run.execution
     if execution.status in (Status.FAILED, Status.BUDGET_EXCEEDED):
         error = execution.error or {}

@@ -20,13 +20,13 @@ from django.utils import timezone
 from agent_api import resume as resumes
 from agent_api import selectors, shapes
 from agent_api.errors import NotSupported
-from agent_api.models import Run, Thread
+from agent_api.models import QueuedRun, Run, Thread
 from approvals import payloads
 from approvals import services as approvals
 from approvals.models import Approval
 from orchestrator import roles
 from orchestrator import services as executions
-from orchestrator.errors import InvalidState, PermissionDenied
+from orchestrator.errors import InvalidState, LoopgateError, PermissionDenied
 from orchestrator.jsonable import to_jsonable
 from orchestrator.models import Execution
 
@@ -190,7 +190,8 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
               configurable: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
               interrupt_before: list[str] | None = None, interrupt_after: list[str] | None = None,
               recursion_limit: int | None = None, metadata: dict[str, Any] | None = None,
-              multitask_strategy: str = "reject", kwargs: dict[str, Any] | None = None, webhook: str = "") -> Run:
+              multitask_strategy: str = "reject", kwargs: dict[str, Any] | None = None, webhook: str = "",
+              queued: QueuedRun | None = None) -> Run | QueuedRun:
     """Start a run of ``entry`` on the thread: an execution on its LangGraph thread.
 
     1. Lock the thread; refuse (409) when a run of it is pending or running, or
@@ -202,13 +203,17 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
        from an older checkpoint without input replays it: its copy becomes the
        thread's newest checkpoint, written in the execution's name.
     4. A run from a checkpoint written past a gate waits for a reviewer first.
+
+    With ``multitask_strategy="enqueue"`` on a busy thread (or one with runs queued
+    before), the run is queued instead (a ``QueuedRun``, ``pending``) and started
+    when the thread's runs have ended (``runs_start_queued``), as ``queued``.
     """
     from orchestrator.services import execution_start_on_thread
 
     _require_operator(user, "start runs")
-    if multitask_strategy not in ("reject", "interrupt", None):
+    if multitask_strategy not in ("reject", "interrupt", "enqueue", None):
         raise NotSupported(f"multitask_strategy {multitask_strategy!r} is not served yet; 'reject' (a busy thread "
-                           "answers 409) and 'interrupt' are.")
+                           "answers 409), 'interrupt' and 'enqueue' are.")
     if command and set(command) - {"update", "goto"}:
         raise NotSupported("command accepts update and goto here; resume goes alone.")
     if command and "goto" in command:
@@ -217,7 +222,15 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
         thread = Thread.objects.select_for_update().get(id=thread.id)
         if thread.graph_name and thread.graph_name != entry.name:
             raise InvalidState(f"This thread carries runs of the graph {thread.graph_name!r}, not {entry.name!r}.")
-        if selectors.thread_active_executions(thread).exists():
+        busy = selectors.thread_active_executions(thread).exists()
+        if multitask_strategy == "enqueue" and queued is None and (busy or _waiting_in_queue(thread).exists()):
+            return QueuedRun.objects.create(
+                thread=thread, graph_name=entry.name, created_by=user,
+                request={"input": input, "command": command, "checkpoint_id": checkpoint_id,
+                         "configurable": configurable, "context": context, "interrupt_before": interrupt_before,
+                         "interrupt_after": interrupt_after, "recursion_limit": recursion_limit,
+                         "metadata": metadata, "kwargs": kwargs, "webhook": webhook})
+        if busy:
             raise InvalidState("Thread is busy: a run of it is pending or running (multitask_strategy 'reject').",
                                code="conflict")
         graph = entry.compiled
@@ -242,8 +255,10 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
             graph_name=entry.name, thread_id=str(thread.id), user=user, input=input, command=command,
             checkpoint_id=starts_at if input is not None or command else "", configurable=configurable,
             context=context, interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-            recursion_limit=recursion_limit,
+            recursion_limit=recursion_limit, execution_id=queued.id if queued is not None else None,
         )
+        if queued is not None:
+            queued.delete()
         hold_at = head_id
         if starts_at and input is None and not command:
             config = {**selectors.thread_config(thread, {"checkpoint_id": starts_at}),
@@ -265,6 +280,64 @@ def run_start(*, user: User | None, thread: Thread, entry: Any, input: Any = Non
         return Run.objects.create(execution=execution, thread=thread, metadata=metadata,
                                   multitask_strategy=multitask_strategy or "reject", kwargs=kwargs or {},
                                   webhook=webhook)
+
+
+def _waiting_in_queue(thread: Thread) -> Any:
+    return QueuedRun.objects.filter(thread=thread, cancelled=False, error="")
+
+
+def runs_start_queued(*, execution_id: Any = None, thread_id: Any = None) -> Run | None:
+    """An execution stopped: if it was the last active run of its thread, start the thread's
+    oldest queued run (in the name of whoever queued it). A thread whose run waits for people
+    keeps its queue until that run ends (a queued run must not supersede a question). A queued
+    run that is refused now (a role lost, a daily limit reached) keeps the reason, ``error``,
+    and the next one is tried. Called after commit by the status listener (agent_api/apps.py),
+    and by whoever waits for a queued run (should that listener's process have died first)."""
+    from orchestrator import registry
+
+    if thread_id is None:
+        thread_id = Run.objects.filter(execution_id=execution_id).values_list("thread_id", flat=True).first()
+    if thread_id is None:
+        return None
+    while True:
+        with transaction.atomic():
+            thread = Thread.objects.select_for_update().filter(id=thread_id).first()
+            if thread is None or selectors.thread_active_executions(thread).exists():
+                return None
+            latest = selectors.thread_latest_execution(thread)
+            if latest is not None and latest.status == Status.INTERRUPTED:
+                return None
+            queued = _waiting_in_queue(thread).first()
+            if queued is None:
+                return None
+            request = queued.request
+            try:
+                with transaction.atomic():
+                    if queued.created_by is None:
+                        raise PermissionDenied("The user who queued this run no longer exists.")
+                    started = run_start(
+                        user=queued.created_by, thread=thread, entry=registry.get_graph(queued.graph_name),
+                        input=request.get("input"), command=request.get("command"),
+                        checkpoint_id=request.get("checkpoint_id"), configurable=request.get("configurable"),
+                        context=request.get("context"), interrupt_before=request.get("interrupt_before"),
+                        interrupt_after=request.get("interrupt_after"),
+                        recursion_limit=request.get("recursion_limit"), metadata=request.get("metadata"),
+                        multitask_strategy="enqueue", kwargs=request.get("kwargs"),
+                        webhook=request.get("webhook") or "", queued=queued)
+                assert isinstance(started, Run)
+                return started
+            except (LoopgateError, ValidationError) as exc:
+                queued.error = getattr(exc, "message", None) or "; ".join(getattr(exc, "messages", [str(exc)]))
+                queued.save(update_fields=["error", "updated_at"])
+
+
+def queued_run_cancel(*, user: User | None, queued: QueuedRun) -> QueuedRun:
+    _require_operator(user, "cancel runs")
+    with transaction.atomic():
+        queued = QueuedRun.objects.select_for_update().get(id=queued.id)
+        queued.cancelled = True
+        queued.save(update_fields=["cancelled", "updated_at"])
+    return queued
 
 
 def runs_interrupt_busy(*, user: User | None, thread: Thread) -> None:

@@ -186,3 +186,22 @@ def thread(row: Any, *, status: str, values: Any, interrupts: dict[str, list[dic
         "interrupts": interrupts,
         "error": None,
     }
+
+
+def queued_run(row: Any) -> dict[str, Any]:
+    """A run queued behind its thread's busy run (multitask_strategy "enqueue"), not started yet."""
+    body: dict[str, Any] = {
+        "run_id": str(row.id),
+        "thread_id": str(row.thread_id),
+        "assistant_id": assistant_id_for(row.graph_name),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "status": "interrupted" if row.cancelled else "error" if row.error else "pending",
+        "metadata": {**(row.request.get("metadata") or {}), "graph_id": row.graph_name,
+                     "assistant_id": assistant_id_for(row.graph_name)},
+        "kwargs": row.request.get("kwargs") or {},
+        "multitask_strategy": "enqueue",
+    }
+    if row.cancelled or row.error:
+        body["cancel_reason"] = "Cancelled before it started." if row.cancelled else row.error
+    return body

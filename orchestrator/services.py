@@ -117,6 +117,7 @@ def execution_start_on_thread(
     interrupt_before: list[str] | None = None,
     interrupt_after: list[str] | None = None,
     recursion_limit: int | None = None,
+    execution_id: UUID | None = None,
 ) -> Execution:
     """Create a queued execution that runs on ``thread_id``, a LangGraph thread shared
     with other executions (a run of the LangGraph-compatible API), and queue it after commit.
@@ -126,7 +127,8 @@ def execution_start_on_thread(
     does), else at the thread's newest checkpoint; with neither input nor command
     it continues from there. Everything else is as ``execution_start``: roles,
     budgets and daily limits, input checked against the graph's schema. The
-    caller keeps two executions from running on one thread at once.
+    caller keeps two executions from running on one thread at once. ``execution_id``: the id
+    the caller already gave the run (a run it queued until its thread was free).
     """
     if user is not None and not roles.can_operate(user):
         raise PermissionDenied("Only operators and admins may start executions.")
@@ -154,6 +156,7 @@ def execution_start_on_thread(
             langgraph_thread=thread_id,
             run_start=run_start,
             forked_from_checkpoint=checkpoint_id or "",
+            **({"id": execution_id} if execution_id is not None else {}),
         )
         _changed(execution.id, execution.status, queue=True)
     return execution

@@ -76,7 +76,7 @@ def journey(operator: Any, reviewer: Any) -> dict[str, Any]:
     # A background run: create, join, get, list.
     other = operator.threads.create()["thread_id"]
     run = operator.runs.create(other, "lg_echo", input={"text": "a"})
-    seen["background_created"] = run["status"]
+    seen["background_created"] = {k: run[k] for k in ("status", "multitask_strategy")}
     seen["joined"] = operator.runs.join(other, run["run_id"])
     got = operator.runs.get(other, run["run_id"])
     assert got["thread_id"] == other

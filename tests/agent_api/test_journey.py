@@ -43,7 +43,7 @@ class SyncJourneyTests:
         assert seen["copy_values"] == seen["approved"]
         assert seen["copy_metadata"]["team"] == "docs" and seen["copy_metadata"]["graph_id"] == "lg_review"
         assert seen["stateless"] == {"text": "HI", "steps": ["shout", "count:1"]}
-        assert seen["background_created"] == "pending"
+        assert seen["background_created"] == {"status": "pending", "multitask_strategy": "enqueue"}
         assert seen["joined"] == {"text": "A", "steps": ["shout", "count:1"]}
         assert seen["background_done"]["status"] == "success"
         assert seen["background_list"] == [(True, "success")]

@@ -64,7 +64,8 @@ class GateTests:
         operator.runs.create(slow, "lg_slow", input={"limit": 30})
         status, body = refused(operator.threads.update_state, slow, {"n": 0}, as_node="tick")
         assert status == 409
-        status, body = refused(operator.runs.create, slow, "lg_slow", input={"limit": 1})
+        status, body = refused(operator.runs.create, slow, "lg_slow", input={"limit": 1},
+                               multitask_strategy="reject")
         assert status == 409 and "busy" in body
         operator.runs.cancel_many(thread_id=slow, run_ids=[r["run_id"] for r in operator.runs.list(slow)])
         wait_for(lambda: operator.threads.get(slow)["status"] == "interrupted", timeout=60, what="the cancel")
@@ -142,8 +143,8 @@ class MultitaskTests:
         out = operator.runs.wait(tid, "lg_slow", input={"limit": 0}, multitask_strategy="interrupt")
         assert operator.runs.get(tid, first["run_id"])["status"] == "interrupted"
         assert 1 <= out["n"] < 200 and out["limit"] == 0  # one more tick on top of the interrupted run's count
-        status, body = refused(operator.runs.create, tid, "lg_slow", input={}, multitask_strategy="enqueue")
-        assert status == 422 and "enqueue" in body
+        status, body = refused(operator.runs.create, tid, "lg_slow", input={}, multitask_strategy="rollback")
+        assert status == 422 and "rollback" in body
 
 
 class SearchTests:
@@ -199,3 +200,26 @@ class RefusalChangesNothingTests:
         assert status == 403
         assert Thread.objects.count() == before
         assert not Execution.objects.filter(graph_name="lg_echo").exists()
+
+
+class EnqueueTests:
+    def test_enqueued_runs_wait_their_turn_in_order_and_a_cancelled_one_is_skipped(self, lg) -> None:
+        operator = lg.sync("operator")
+        tid = operator.threads.create()["thread_id"]
+        first = operator.runs.create(tid, "lg_slow", input={"limit": 3})
+        second = operator.runs.create(tid, "lg_slow", input={"limit": 5}, multitask_strategy="enqueue")
+        third = operator.runs.create(tid, "lg_slow", input={"limit": 4}, multitask_strategy="enqueue")
+        fourth = operator.runs.create(tid, "lg_slow", input={"limit": 6}, multitask_strategy="enqueue")
+        assert [second["status"], third["status"], fourth["status"]] == ["pending"] * 3
+        assert operator.runs.get(tid, second["run_id"])["multitask_strategy"] == "enqueue"
+        operator.runs.cancel_many(thread_id=tid, run_ids=[third["run_id"]])
+        assert operator.runs.get(tid, third["run_id"])["status"] == "interrupted"
+
+        assert operator.runs.join(tid, second["run_id"]) == {"n": 5, "limit": 5}
+        assert operator.runs.join(tid, fourth["run_id"]) == {"n": 6, "limit": 6}
+        statuses = {r["run_id"]: r["status"] for r in operator.runs.list(tid)}
+        assert statuses == {first["run_id"]: "success", second["run_id"]: "success",
+                            third["run_id"]: "interrupted", fourth["run_id"]: "success"}
+        started = Execution.objects.filter(langgraph_thread=tid).order_by("created_at")
+        assert [str(e.id) for e in started] == [first["run_id"], second["run_id"], fourth["run_id"]]
+        assert {e.created_by.username for e in started} == {"otto"}
