@@ -24,7 +24,7 @@ from agent_api import selectors, services, shapes, webhooks
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.errors import NotImplementedYet, NotSupported
 from agent_api.models import QueuedRun, Run, Thread
-from orchestrator.api import exception_handler as loopgate_exception_handler
+from orchestrator.api.plumbing import exception_handler as loopgate_exception_handler
 from orchestrator.models import Execution
 
 WAIT_POLL_SECONDS = 0.2

@@ -238,6 +238,9 @@ def run_output(run: Run | QueuedRun) -> Any:
         error = execution.error or {}
         return {"__error__": {"error": error.get("type") or error.get("code") or execution.status,
                               "message": error.get("reason") or error.get("message") or execution.status}}
+    if execution.status == Status.SUCCEEDED and execution.state is not None:
+        # The run's own final state: later runs (a queue) may have moved the thread on since.
+        return execution.state
     snapshot = thread_snapshot(run.thread)
     if snapshot is None:
         return execution.state or {}

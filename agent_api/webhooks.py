@@ -1,10 +1,12 @@
 """A run's ``webhook``: POSTed each time the run stops (it ended, or waits for people), with the
 run, its thread's values and the times, as LangGraph's server posts it; signed like every Loopgate
-webhook (``X-Loopgate-Signature: sha256=<hex HMAC of the body>`` with ``LOOPGATE_WEBHOOK_SECRET``)."""
+webhook, the Standard Webhooks way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` with
+``LOOPGATE_WEBHOOK_SECRET``; approvals/notifications.py)."""
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -63,16 +65,23 @@ def queue_for(execution_id: Any, status: str) -> None:
 
 def post(url: str, body: str) -> int:
     """POST one signed body; raises ``WebhookError`` (``permanent`` or not) on failure."""
-    from approvals.notifications import EVENT_HEADER, SIGNATURE_HEADER, WebhookError, sign
+    from approvals import notifications as signing
+    from approvals.notifications import WebhookError
 
     check_url(url)  # the allowed hosts may have changed since the run was started
     data = body.encode()
     request = urllib.request.Request(url, data=data, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("User-Agent", "Loopgate")
-    request.add_header(EVENT_HEADER, EVENT)
-    if settings.LOOPGATE_WEBHOOK_SECRET:
-        request.add_header(SIGNATURE_HEADER, sign(data, settings.LOOPGATE_WEBHOOK_SECRET))
+    request.add_header(signing.EVENT_HEADER, EVENT)
+    secret = settings.LOOPGATE_WEBHOOK_SECRET
+    msg_id, timestamp = signing.webhook_id(EVENT, body), int(time.time())  # a fresh timestamp per attempt
+    request.add_header(signing.ID_HEADER, msg_id)
+    request.add_header(signing.TIMESTAMP_HEADER, str(timestamp))
+    if secret:
+        request.add_header(signing.STANDARD_SIGNATURE_HEADER,
+                           signing.standard_signature(msg_id, timestamp, data, secret))
+        request.add_header(signing.SIGNATURE_HEADER, signing.sign(data, secret))  # deprecated, as approvals' own
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - allowed hosts only
             return int(response.status)

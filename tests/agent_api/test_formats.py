@@ -7,7 +7,7 @@ import pytest
 
 from approvals.models import Approval
 from tests.agent_api.test_hitl import refused
-from tests.approval_graphs import EMAIL
+from tests.approvals.graphs import EMAIL
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ def receiver() -> Iterator[tuple[str, queue.Queue]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.put((dict(self.headers), body))
+            received.put(({name.lower(): value for name, value in self.headers.items()}, body))
             self.send_response(204)
             self.end_headers()
 
@@ -52,9 +53,10 @@ class RunWebhookTests:
         assert run["kwargs"]["webhook"] == url
 
         headers, body = received.get(timeout=60)
-        assert headers["X-Loopgate-Signature"] == "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body,
-                                                                      hashlib.sha256).hexdigest()
-        assert headers["X-Loopgate-Event"] == "run.stopped"
+        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+        expected = base64.b64encode(hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).digest()).decode()
+        assert headers["webhook-signature"] == f"v1,{expected}"
+        assert headers["x-loopgate-event"] == "run.stopped"
         stopped = json.loads(body)
         assert (stopped["run_id"], stopped["thread_id"], stopped["status"]) == (run["run_id"], tid, "interrupted")
         assert stopped["values"]["__interrupt__"][0]["value"]["action"] == "publish"
