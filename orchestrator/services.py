@@ -41,6 +41,7 @@ from orchestrator.models.execution import owning_status
 logger = logging.getLogger(__name__)
 Status = Execution.Status
 MAX_RECURSION_LIMIT = 10_000
+RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", "loopgate_lease")
 
 
 def _queue_advance(execution_id: str) -> None:
@@ -141,8 +142,12 @@ def execution_start_on_thread(
         recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
     if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
         raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
+    # The caller's configurable keys reach the graph; the ones that say which checkpoint, thread or
+    # lease a run writes are Loopgate's alone.
+    configurable = {key: value for key, value in (configurable or {}).items()
+                    if key not in RESERVED_CONFIGURABLE and not key.startswith("__")}
     run_start = {"input": input, "command": command or None, "checkpoint_id": checkpoint_id or None,
-                 "configurable": configurable or {}, "context": context or None,
+                 "configurable": configurable, "context": context or None,
                  "interrupt_before": interrupt_before or None, "interrupt_after": interrupt_after or None}
     with transaction.atomic():
         token_budget = budget_for_start(graph_name=entry.name, requested=None, user=user)

@@ -223,3 +223,18 @@ class EnqueueTests:
         started = Execution.objects.filter(langgraph_thread=tid).order_by("created_at")
         assert [str(e.id) for e in started] == [first["run_id"], second["run_id"], fourth["run_id"]]
         assert {e.created_by.username for e in started} == {"otto"}
+
+
+class ConfigTests:
+    def test_a_runs_configurable_cannot_redirect_it_to_another_thread_or_checkpoint(self, lg) -> None:
+        operator = lg.sync("operator")
+        tid = operator.threads.create()["thread_id"]
+        other = operator.threads.create()["thread_id"]
+        first = operator.runs.wait(tid, "lg_echo", input={"text": "a"})
+        sneaky = {"configurable": {"thread_id": other, "checkpoint_id": "1f0000000000000000000000000000000",
+                                   "loopgate_lease": {"execution_id": "x", "token": "y"}, "tone": "dry"}}
+        out = operator.runs.wait(tid, "lg_echo", input={"text": "b"}, config=sneaky)
+        assert out == {"text": "B", "steps": first["steps"] + ["shout", "count:3"]}
+        assert operator.threads.get(other)["values"] is None
+        execution = Execution.objects.filter(langgraph_thread=tid).order_by("-created_at").first()
+        assert execution.run_start["configurable"] == {"tone": "dry"}
