@@ -98,7 +98,8 @@ def journey(operator: Any, reviewer: Any) -> dict[str, Any]:
     operator.runs.cancel(slow, long_run["run_id"])
     seen["cancelled"] = _until(lambda: (s := operator.runs.get(slow, long_run["run_id"])["status"]) != "running" and s,
                                "the cancel to land")
-    seen["cancelled_thread"] = operator.threads.get(slow)["status"]
+    seen["cancelled_thread"] = _until(lambda: (s := operator.threads.get(slow)["status"]) != "busy" and s,
+                                      "the thread to settle after the cancel")
 
     found = operator.threads.search(metadata={"team": "docs"}, limit=100)
     seen["search_finds"] = sorted(t["thread_id"] == tid for t in found)
