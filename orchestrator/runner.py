@@ -113,6 +113,7 @@ class Start:
     wait: bool = False  # still waiting for people: go back to interrupted
     done: bool = False  # the graph had already ended
     cancel: str = ""    # a rejected breakpoint cancels the execution
+    checkpoint_id: str = ""  # a run on a shared thread may start at an older checkpoint (a fork there)
 
 
 def _pending_interrupts(snapshot: Any) -> list[PendingInterrupt]:
@@ -136,6 +137,9 @@ def _pending_interrupts(snapshot: Any) -> list[PendingInterrupt]:
 def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) -> Start:
     human_gate = hooks.human_gate()
     snapshot = graph.get_state(config)
+    fresh = _fresh_on_shared_thread(graph, config, execution, snapshot)
+    if fresh is not None:
+        return fresh
     if not snapshot.config or "checkpoint_id" not in snapshot.config.get("configurable", {}):
         return Start(input=execution.input)
     pending = _pending_interrupts(snapshot)
@@ -158,6 +162,30 @@ def _where_to_start(graph: Any, config: dict[str, Any], execution: Execution) ->
             what = f"The breakpoint at {', '.join(held[0])}" if held else "The hold"
             return Start(cancel=f"{what} was {status}.")
     return Start(input=None)  # continue from the last checkpoint (a crashed or approved run)
+
+
+def _fresh_on_shared_thread(graph: Any, config: dict[str, Any], execution: Execution, snapshot: Any) -> Start | None:
+    """A run on a shared thread with an input or a command of its own starts with it, on
+    top of the thread's state, until it has written a checkpoint (its metadata names
+    the execution); after a crash, or once resumed, it goes on from the thread's newest
+    checkpoint. None: the usual rules apply (a run without input continues from there)."""
+    start = execution.run_start
+    if not start or (start.get("input") is None and not start.get("command")):
+        return None
+    mine = {"loopgate_execution_id": str(execution.id)}
+    if (snapshot.metadata or {}).get("loopgate_execution_id") == mine["loopgate_execution_id"]:
+        return None
+    if next(iter(graph.checkpointer.list(config, filter=mine, limit=1)), None) is not None:
+        return None  # it ran; the head is someone else's (a state update since): not a fresh start
+    command = start.get("command")
+    return Start(input=Command(**command) if command else start["input"],
+                 checkpoint_id=start.get("checkpoint_id") or "")
+
+
+def _run_options(execution: Execution) -> dict[str, Any]:
+    """``stream()`` options a run on a shared thread carries: its context and breakpoints."""
+    start = execution.run_start or {}
+    return {key: start[key] for key in ("context", "interrupt_before", "interrupt_after") if start.get(key)}
 
 
 # -- 3. the run ------------------------------------------------------------------------------------
@@ -230,12 +258,14 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         graph = entry.compiled
         config = {
             # The lease token rides along: every checkpoint write is fenced by it, so a worker
-            # that lost its lease (cut off from the network, then back) writes nothing.
-            "configurable": {"thread_id": execution.thread_id,
-                             LEASE_KEY: {"execution_id": execution.thread_id, "token": worker}},
+            # that lost its lease (cut off from the network, then back) writes nothing. (The
+            # execution's own id: on a shared thread it is not the thread's.)
+            "configurable": {**((execution.run_start or {}).get("configurable") or {}),
+                             "thread_id": execution.thread_id,
+                             LEASE_KEY: {"execution_id": str(execution.id), "token": worker}},
             "recursion_limit": execution.recursion_limit,
             "callbacks": observers.callbacks,
-            "metadata": {"loopgate_execution_id": execution.thread_id, "loopgate_graph": execution.graph_name},
+            "metadata": {"loopgate_execution_id": str(execution.id), "loopgate_graph": execution.graph_name},
         }
         start = _where_to_start(graph, config, execution)
         if start.wait:
@@ -247,7 +277,10 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         if not start.done:
             # durability="sync": a checkpoint is saved before its event reaches us,
             # so a step is never recorded for a checkpoint a crash could lose.
-            for _mode, event in graph.stream(start.input, config, stream_mode=["debug"], durability="sync"):
+            at = config if not start.checkpoint_id else {
+                **config, "configurable": {**config["configurable"], "checkpoint_id": start.checkpoint_id}}
+            for _mode, event in graph.stream(start.input, at, stream_mode=["debug"], durability="sync",
+                                             **_run_options(execution)):
                 closed_step = observers.on_event(event)
                 if event.get("step") is not None:
                     logcontext.set_fields(step=event["step"])

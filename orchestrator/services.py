@@ -41,6 +41,7 @@ from orchestrator.models.execution import owning_status
 logger = logging.getLogger(__name__)
 Status = Execution.Status
 MAX_RECURSION_LIMIT = 10_000
+RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map", "loopgate_lease")
 
 
 def _queue_advance(execution_id: str) -> None:
@@ -99,6 +100,68 @@ def execution_start(
             created_by=user,
             token_budget=token_budget,
             recursion_limit=recursion_limit,
+        )
+        _changed(execution.id, execution.status, queue=True)
+    return execution
+
+
+def execution_start_on_thread(
+    *,
+    graph_name: str,
+    thread_id: str,
+    user: User | None,
+    input: Any = None,
+    command: dict[str, Any] | None = None,
+    checkpoint_id: str = "",
+    configurable: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    interrupt_before: list[str] | None = None,
+    interrupt_after: list[str] | None = None,
+    recursion_limit: int | None = None,
+    execution_id: UUID | None = None,
+) -> Execution:
+    """Create a queued execution that runs on ``thread_id``, a LangGraph thread shared
+    with other executions (a run of the LangGraph-compatible API), and queue it after commit.
+
+    It starts with ``input`` (or ``command``: ``update`` / ``goto``) on top of the
+    thread's state, at ``checkpoint_id`` when given (a fork there, as LangGraph
+    does), else at the thread's newest checkpoint; with neither input nor command
+    it continues from there. Everything else is as ``execution_start``: roles,
+    budgets and daily limits, input checked against the graph's schema. The
+    caller keeps two executions from running on one thread at once. ``execution_id``: the id
+    the caller already gave the run (a run it queued until its thread was free).
+    """
+    if user is not None and not roles.can_operate(user):
+        raise PermissionDenied("Only operators and admins may start executions.")
+    entry = registry.get_graph(graph_name)  # raises GraphNotFound / GraphBroken
+    if input is not None and not isinstance(input, dict):
+        raise ValidationError({"input": "The input must be a JSON object."})
+    if isinstance(input, dict):
+        entry.validate_input(input)  # raises ValidationError naming the field
+    if recursion_limit is None:
+        recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
+    if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
+        raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
+    # The caller's configurable keys reach the graph; the ones that say which checkpoint, thread or
+    # lease a run writes are Loopgate's alone.
+    configurable = {key: value for key, value in (configurable or {}).items()
+                    if key not in RESERVED_CONFIGURABLE and not key.startswith("__")}
+    run_start = {"input": input, "command": command or None, "checkpoint_id": checkpoint_id or None,
+                 "configurable": configurable, "context": context or None,
+                 "interrupt_before": interrupt_before or None, "interrupt_after": interrupt_after or None}
+    with transaction.atomic():
+        token_budget = budget_for_start(graph_name=entry.name, requested=None, user=user)
+        execution = Execution.objects.create(
+            graph_name=entry.name,
+            graph_version=entry.version,
+            input=input if isinstance(input, dict) else {},
+            created_by=user,
+            token_budget=token_budget,
+            recursion_limit=recursion_limit,
+            langgraph_thread=thread_id,
+            run_start=run_start,
+            forked_from_checkpoint=checkpoint_id or "",
+            **({"id": execution_id} if execution_id is not None else {}),
         )
         _changed(execution.id, execution.status, queue=True)
     return execution

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "approvals",
     "traces",
     "ops",
+    "agent_api",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +229,8 @@ LOOPGATE_GRAPHS = env_str("LOOPGATE_GRAPHS", "") or ""
 # production unless asked for. A LOOPGATE_GRAPHS graph of the same name wins.
 LOOPGATE_EXAMPLES = env_bool("LOOPGATE_EXAMPLES", DEBUG)
 LOOPGATE_DEFAULT_RECURSION_LIMIT = env_int("LOOPGATE_DEFAULT_RECURSION_LIMIT", 50, minimum=1)
+# How long runs.wait and runs.join of the LangGraph-compatible API (/langgraph/) hold a request open.
+LOOPGATE_LANGGRAPH_WAIT_SECONDS = env_int("LOOPGATE_LANGGRAPH_WAIT_SECONDS", 600, minimum=1)
 LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000, minimum=0)
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
 # a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
@@ -290,6 +293,9 @@ for _item in env_list("LOOPGATE_APPROVAL_TIMEOUTS", []):
     LOOPGATE_APPROVAL_TIMEOUTS[_name.strip()] = int(_seconds)
 # Graphs whose approvals the user who started the execution may not decide ("*" for all).
 LOOPGATE_FOUR_EYES_GRAPHS = env_list("LOOPGATE_FOUR_EYES_GRAPHS", [])
+# Hosts a run of the LangGraph-compatible API may name as its `webhook` (the URL comes from the
+# request, so only hosts an admin allowed are ever called); empty: run webhooks are refused.
+LOOPGATE_RUN_WEBHOOK_HOSTS = env_list("LOOPGATE_RUN_WEBHOOK_HOSTS", [])
 
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""

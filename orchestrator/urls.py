@@ -24,5 +24,6 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),
     path("api/", include("orchestrator.api.urls")),
+    path("langgraph/", include("agent_api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -43,6 +43,8 @@ TEST_GRAPHS = {
     "t_budget_loop": "tests.orchestrator.budget_graphs:loop",
     **{f"t_{name}": f"tests.approvals.graphs:{name}"
        for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
+    # The LangGraph-compatible API's graphs (tests/agent_api/langgraph.json serves them to `langgraph dev`).
+    **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow")},
 }
 # A test that starts workers with graphs of its own passes them in LOOPGATE_TEST_GRAPHS
 # ({"name": "spec"}, over the ones above), so the workers load what the test process does.
@@ -57,3 +59,6 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("LOOPGATE_QUEUE", f"loopgate-t
 # A test database of this run's own, so that parallel runs (several developers
 # on one machine) never drop each other's database.
 DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_loopgate_{os.getpid()}"
+
+# The LangGraph-compatible API's run webhooks may call local test receivers only.
+LOOPGATE_RUN_WEBHOOK_HOSTS = ["127.0.0.1"]

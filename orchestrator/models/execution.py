@@ -88,6 +88,13 @@ class Execution(models.Model):
     )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
     forked_from_checkpoint = models.CharField(max_length=64, blank=True)
+    # A LangGraph thread shared with other executions (the LangGraph-compatible API's
+    # threads carry many runs); blank: the execution's own thread, str(id).
+    langgraph_thread = models.CharField(max_length=64, blank=True, db_index=True)
+    # How a run on a shared thread starts, until it has written a checkpoint of its
+    # own: {"input", "command", "checkpoint_id", "configurable", "context",
+    # "interrupt_before", "interrupt_after"}; None for an execution on its own thread.
+    run_start = models.JSONField(null=True, blank=True)
 
     # The runner's lease: only the worker named here may advance the execution,
     # until the lease expires and the reconciler hands it to another.
@@ -134,7 +141,7 @@ class Execution(models.Model):
 
     @property
     def thread_id(self) -> str:
-        return str(self.id)
+        return self.langgraph_thread or str(self.id)
 
     @property
     def short_id(self) -> str:
