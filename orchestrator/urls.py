@@ -8,6 +8,8 @@ from django.urls import include, path
 
 from orchestrator import views
 
+handler400 = "orchestrator.views.bad_request"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

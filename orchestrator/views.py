@@ -8,13 +8,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import budgets as budgets_mod
-from orchestrator import htmx, registry, roles, selectors, services
+from orchestrator import htmx, params, registry, roles, selectors, services
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.forms import (
     ApiTokenForm,
@@ -282,3 +282,9 @@ def api_token_revoke(request: AuthedRequest, user_id: int) -> HttpResponse:
     if tokens.api_token_revoke(user_id=user_id, actor=request.user):
         messages.success(request, "Token revoked: it no longer works.")
     return redirect("api_tokens")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 400 answer (``handler400``): what was wrong, when a parameter parser said so."""
+    message = exception.message if isinstance(exception, params.BadParameter) else "Bad request."
+    return params.bad_request_response(request, message)
