@@ -71,8 +71,12 @@ def execution_start(
     user: User | None,
     token_budget: int | None = None,
     recursion_limit: int | None = None,
+    require_input_keys: bool = False,
 ) -> Execution:
     """Create a queued execution of a registered graph and queue it for a worker after commit.
+
+    ``require_input_keys``: refuse input without a key the graph's input schema
+    requires (Loopgate's own pages and API); LangGraph's server takes partial input.
 
     Raises ``GraphNotFound`` for an unknown graph, ``GraphBroken`` for one that
     failed to load, ``PermissionDenied`` for a user who may not start executions,
@@ -89,6 +93,11 @@ def execution_start(
         recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
     if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
         raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
+    if require_input_keys:
+        missing = [key for key in entry.input_schema.get("required") or [] if key not in input]
+        if missing:
+            raise ValidationError({key: f"The input needs {key!r}: this graph's input schema requires it."
+                                   for key in missing})
     with transaction.atomic():
         # The given budget (never above the graph's unless an admin starts it), else the graph's,
         # else the default; raises DailyTokenLimitReached once the graph's daily limit is used.

@@ -104,6 +104,7 @@ def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
             user=request.user,
             token_budget=form.cleaned_data["token_budget"],
             recursion_limit=form.cleaned_data["recursion_limit"],
+            require_input_keys=True,
         )
     except ValidationError as exc:
         form.add_service_errors(exc)

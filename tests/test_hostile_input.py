@@ -233,3 +233,35 @@ def test_deep_json_in_the_fork_form_is_a_422_with_the_field_error(world: dict[st
     form = ForkForm({"checkpoint": "c", "state": '{"task": %s}' % _deep(101)}, nodes=["a"])
     assert not form.is_valid()
     assert f"nested deeper than {MAX_JSON_DEPTH}" in str(form.errors["state"])
+
+
+# --- required input keys -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("graph, field", [("finops", "account"), ("deep_research", "task"), ("seed", "reports")])
+def test_input_without_a_required_key_is_a_400_naming_it_on_the_api(world: dict[str, Any], graph: str,
+                                                                     field: str) -> None:
+    from orchestrator import registry
+
+    registry.reset()
+    data = {key: value for key, value in registry.get_graph(graph).example_input.items() if key != field}
+    before = Execution.objects.count()
+    response = world["clients"]["operator"].post("/api/v1/executions/", {"graph": graph, "input": data},
+                                                 content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert f"input.{field}" in response.json()["extra"]["fields"]
+    assert Execution.objects.count() == before
+
+
+def test_input_without_a_required_key_is_refused_on_the_start_form_naming_it(world: dict[str, Any]) -> None:
+    response = world["clients"]["operator"].post("/graphs/finops/start/", {"input": "{}"})
+    assert response.status_code == 422
+    assert "The input needs &#x27;account&#x27;" in response.content.decode()
+    assert not Execution.objects.filter(graph_name="finops").exists()
+
+
+def test_the_service_alone_takes_partial_input_as_langgraph_does(world: dict[str, Any]) -> None:
+    from orchestrator import services
+
+    execution = services.execution_start(graph_name="finops", input={}, user=None)
+    assert execution.input == {}

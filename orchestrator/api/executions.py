@@ -86,6 +86,7 @@ class ExecutionStartApi(APIView):
                 user=request.user,
                 token_budget=data.get("token_budget"),
                 recursion_limit=data.get("recursion_limit"),
+                require_input_keys=True,
             )
         except GraphNotFound as exc:
             raise exceptions.ValidationError({"graph": [exc.message]}) from None
