@@ -48,7 +48,7 @@ def _graph_cards(
 ) -> list[GraphCard]:
     can_operate = roles.can_operate(request.user)
     cards = []
-    for entry in registry.all_entries():
+    for entry in selectors.graph_entries_for_user(user=request.user):
         card = GraphCard(entry=entry)
         if can_operate and not entry.is_broken:
             card.form = bound if bound is not None and entry.name == name else GraphStartForm(entry=entry)
@@ -75,7 +75,8 @@ def _render_graphs(
 
 @require_GET
 def graph_list(request: AuthedRequest) -> HttpResponse:
-    ctx = {"cards": _graph_cards(request), "config_error": registry.config_error()}
+    ctx = {"cards": _graph_cards(request), "config_error": registry.config_error(),
+           "has_roles": bool(roles.user_roles(request.user))}
     return render(request, "orchestrator/graphs.html", ctx)
 
 

@@ -265,3 +265,37 @@ def test_the_service_alone_takes_partial_input_as_langgraph_does(world: dict[str
 
     execution = services.execution_start(graph_name="finops", input={}, user=None)
     assert execution.input == {}
+
+
+# --- one rule for graphs, and the budget raise's bounds --------------------------------------------------
+
+
+def test_a_user_without_a_role_sees_no_graph_on_the_page_or_the_api(world: dict[str, Any]) -> None:
+    client = world["clients"]["outsider"]
+    page = client.get("/graphs/")
+    assert page.status_code == 200
+    assert "You cannot see graphs yet." in page.content.decode()
+    assert "finops" not in page.content.decode() and "mermaid" not in page.content.decode().split("<main")[-1]
+    assert client.get("/api/v1/graphs/").json()["count"] == 0
+    reader = world["clients"]["reviewer"].get("/graphs/").content.decode()
+    assert "finops" in reader
+    assert world["clients"]["reviewer"].get("/api/v1/graphs/").json()["count"] > 0
+
+
+def test_the_budget_raise_schema_and_message_say_the_rule(world: dict[str, Any]) -> None:
+    from orchestrator.budgets import MAX_TOKEN_BUDGET
+
+    schema = world["clients"]["admin"].get("/api/schema/?format=json").json()
+    field = schema["components"]["schemas"]["ExecutionBudgetRaiseInputRequest"]["properties"]["token_budget"]
+    assert (field["minimum"], field["maximum"]) == (1, MAX_TOKEN_BUDGET)
+    url = f"/api/v1/executions/{world['execution'].id}/budget/"
+    response = world["clients"]["admin"].post(url, {"token_budget": MAX_TOKEN_BUDGET + 1},
+                                              content_type="application/json")
+    assert response.status_code == 400
+    assert "token_budget" in response.json()["extra"]["fields"]
+    from orchestrator.budgets.admin import _check_amount
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        _check_amount(MAX_TOKEN_BUDGET + 1, field="token_budget", optional=False, minimum=1)
+    assert "from 1 to 1,000,000,000,000" in str(caught.value)
