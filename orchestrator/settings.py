@@ -8,6 +8,7 @@ missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` fails loudly instead of falling back
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -122,7 +124,22 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Pages that answer htmx with a fragment say Vary: HX-Request (Back never shows a bare fragment).
     "orchestrator.htmx.VaryOnHtmxMiddleware",
+    # Last: turns a login refused for a lockout into orchestrator.throttling's 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes; orchestrator/throttling.py): per account and per address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOOPGATE_LOGIN_FAILURE_LIMIT = env_int("LOOPGATE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOOPGATE_LOGIN_LOCKOUT_SECONDS = env_int("LOOPGATE_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = LOOPGATE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=LOOPGATE_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = "orchestrator.throttling.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "orchestrator.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "orchestrator.throttling.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = False  # else one account of the attacker's own resets its address's count
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "orchestrator.urls"
 ASGI_APPLICATION = "orchestrator.asgi.application"
@@ -363,7 +380,7 @@ REST_FRAMEWORK = {
     # WWW-Authenticate challenge, which makes it a 401 rather than a 403.
     # Session authentication (for the browser and the docs) enforces CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orchestrator.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -248,8 +248,12 @@ def _render_api_tokens(request: AuthedRequest, *, form: ApiTokenForm, new_token:
                        status: int = 200) -> HttpResponse:
     from orchestrator import tokens
 
+    from orchestrator import throttling
+
     ctx = {"rows": tokens.api_token_list(actor=request.user), "form": form, "new_token": new_token,
-           "api_docs_url": reverse("api:docs")}
+           "api_docs_url": reverse("api:docs"), "lockouts": throttling.lockouts_current(),
+           "failure_limit": settings.LOOPGATE_LOGIN_FAILURE_LIMIT,
+           "lockout_minutes": max(1, round(throttling.lockout_seconds() / 60))}
     return render(request, "orchestrator/tokens.html", ctx, status=status)
 
 
@@ -274,6 +278,22 @@ def api_token_create(request: AuthedRequest) -> HttpResponse:
         form.add_error("username", exc.messages)
         return _render_api_tokens(request, form=form, status=422)
     return _render_api_tokens(request, form=ApiTokenForm(), new_token=token)
+
+
+@require_POST
+@roles.admin_required
+def lockout_lift(request: AuthedRequest) -> HttpResponse:
+    """Lift a login lockout of an account or an address (shown on the API tokens page)."""
+    from orchestrator import throttling
+
+    kind, value = request.POST.get("kind", ""), request.POST.get("value", "")[:255]
+    try:
+        throttling.lockout_lift(kind=kind, value=value, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Lockout of {kind} {value} lifted.")
+    return redirect(f"{reverse('api_tokens')}#lockouts")
 
 
 @require_POST
