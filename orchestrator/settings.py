@@ -375,6 +375,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- REST API ---------------------------------------------------------------------
 # Request bodies over this many bytes are refused with 413 before anything parses them.
 LOOPGATE_MAX_REQUEST_BYTES = env_int("LOOPGATE_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# A request's headers and body must all arrive within this long of its first line (orchestrator/server.py).
+LOOPGATE_REQUEST_READ_SECONDS = env_int("LOOPGATE_REQUEST_READ_SECONDS", 30, minimum=1)
 REST_FRAMEWORK = {
     # Token first: DRF answers an anonymous request with the first class's
     # WWW-Authenticate challenge, which makes it a 401 rather than a 403.
