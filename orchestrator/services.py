@@ -211,8 +211,9 @@ def execution_create_fork(
 # -- a worker's run ---------------------------------------------------------------------------------------
 
 
-def execution_claim(*, execution_id: UUID, worker: str) -> Execution | None:
-    """Take the lease if the execution is queued, or running with an expired lease (its worker died).
+def execution_claim(*, execution_id: UUID, worker: str, dead_owner: str = "") -> Execution | None:
+    """Take the lease if the execution is queued, or running with an expired lease (its worker died),
+    or running under ``dead_owner``, a lease token whose process is known to be gone (the runner checks).
 
     A conditional update: its row count says who won, so two workers never run
     the same execution. ``worker`` is the lease token, unique per claim; every
@@ -221,6 +222,8 @@ def execution_claim(*, execution_id: UUID, worker: str) -> Execution | None:
     now = timezone.now()
     claimable = (Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
                  | Q(status=Status.RUNNING, lease_expires_at__isnull=True))
+    if dead_owner:
+        claimable |= Q(status=Status.RUNNING, lease_owner=dead_owner)
     with owning_status():
         won = Execution.objects.filter(claimable, id=execution_id).update(
             status=Status.RUNNING,
@@ -379,7 +382,7 @@ def executions_requeue_lost(*, queued_older_than: float | None = None) -> int:
     while, and running ones whose lease expired (their worker died). The database is the truth."""
     now = timezone.now()
     grace = datetime.timedelta(
-        seconds=queued_older_than if queued_older_than is not None else settings.LOOPGATE_RECONCILE_SECONDS
+        seconds=queued_older_than if queued_older_than is not None else settings.LOOPGATE_QUEUED_GRACE_SECONDS
     )
     ids = list(
         Execution.objects.filter(

@@ -253,8 +253,12 @@ LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000,
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
 # a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
 LOOPGATE_OUTPUT_TOKEN_CAP = env_int("LOOPGATE_OUTPUT_TOKEN_CAP", 4_096, minimum=1)
-LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
-LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
+# A dead worker's execution is taken over within a lease and a reconciler tick (~10 s): the
+# heartbeat renews the lease every quarter of it, so a live worker keeps it through slow steps.
+LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 8, minimum=4)
+LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 2, minimum=1)
+# A queued execution no worker took for this long is sent again (its broker message may be lost).
+LOOPGATE_QUEUED_GRACE_SECONDS = env_int("LOOPGATE_QUEUED_GRACE_SECONDS", 30, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
 # --- Operations: probes, metrics, retention (ops/) -----------------------------------------
 # /metrics answers only with "Authorization: Bearer <this>" when set.
