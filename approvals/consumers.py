@@ -24,9 +24,10 @@ from approvals.live import INBOX_GROUP
 from approvals.models import Approval
 from orchestrator import roles
 from orchestrator.params import BadParameter, param_float, param_text
+from orchestrator.sockets import GuardedSocket
 
 
-class ApprovalsConsumer(AsyncWebsocketConsumer):
+class ApprovalsConsumer(GuardedSocket, AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
@@ -51,18 +52,21 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
+        await self.guard_join()  # closed at logout, re-checked when the user's roles change
         # The page was rendered a moment ago; anything that changed since is sent now.
         await self.send_update(announce=False)
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
             await self.channel_layer.group_discard(INBOX_GROUP, self.channel_name)
+        await self.guard_leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing that matters; it only listens."""
 
     async def approvals_changed(self, event: dict[str, Any]) -> None:
-        await self.send_update(announce=True)
+        if await self.still_allowed():
+            await self.send_update(announce=True)
 
     async def send_update(self, *, announce: bool) -> None:
         # One message per kind of fragment: table rows must not share a message
@@ -75,6 +79,9 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
 
     def _allowed(self) -> bool:
         return selectors.approvals_visible_to(user=self.user)
+
+    def allowed(self) -> bool:
+        return self._allowed()
 
     def _render(self, announce: bool) -> list[str]:
         user = self.user

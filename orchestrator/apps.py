@@ -20,3 +20,7 @@ class OrchestratorConfig(AppConfig):
         from orchestrator.throttling import audit_lockout
 
         user_locked_out.connect(audit_lockout, dispatch_uid="loopgate.audit_lockout")
+
+        from orchestrator import sockets
+
+        sockets.connect_signals()
