@@ -140,7 +140,7 @@ def json_check_bounded(value: Any, *, max_depth: int = MAX_JSON_DEPTH, refuse_nu
 def json_loads_bounded(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, refuse_nul: bool = True) -> Any:
     """Parse JSON text; ``ValidationError`` with a message for bad JSON, too deep a nesting or a NUL."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
                               code="invalid") from None
@@ -155,6 +155,13 @@ def json_loads_bounded(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, re
 def _refuse_constant(name: str) -> Any:
     # NaN and Infinity are not JSON, and Postgres's jsonb refuses them.
     raise ValidationError(f"Not valid JSON: {name} is not a JSON number.", code="invalid")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: Python reads infinity, which JSON and Postgres cannot hold
+        raise ValidationError(f"Not valid JSON: {text[:40]} is too large a number.", code="invalid")
+    return number
 
 
 def _too_deep(max_depth: int) -> str:

@@ -299,3 +299,39 @@ def test_the_budget_raise_schema_and_message_say_the_rule(world: dict[str, Any])
     with pytest.raises(ValidationError) as caught:
         _check_amount(MAX_TOKEN_BUDGET + 1, field="token_budget", optional=False, minimum=1)
     assert "from 1 to 1,000,000,000,000" in str(caught.value)
+
+
+# --- nested JSON of any shape and depth ------------------------------------------------------------------
+
+
+def _nest(shape: list[bool], leaf: str) -> str:
+    """JSON text nesting ``leaf`` in arrays (False) and objects (True), outermost first."""
+    opened = "".join('{"k": ' if is_object else "[" for is_object in shape)
+    closed = "".join("}" if is_object else "]" for is_object in reversed(shape))
+    return opened + leaf + closed
+
+
+nestings = st.tuples(st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 1500),
+                     st.sampled_from(['"x"', "1", "null", "NaN", "[]", '"\\u0000"', "1e999", '"\\ud800"']))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nesting=nestings)
+def test_no_nested_json_to_the_api_or_the_start_form_gives_a_server_error(world: dict[str, Any],
+                                                                          nesting: tuple[list[bool], int, str]) -> None:
+    shape, extra_depth, leaf = nesting
+    value = _nest(shape + [False] * extra_depth, leaf)
+    body = '{"graph": "t_counter", "input": {"n": 0, "log": %s}}' % value
+    response = world["clients"]["operator"].post("/api/v1/executions/", body, content_type="application/json")
+    assert response.status_code < 500, response.status_code
+    assert response["Content-Type"] == "application/json"
+    page = world["clients"]["operator"].post("/graphs/t_counter/start/", {"input": '{"log": %s}' % value})
+    assert page.status_code < 500, page.status_code
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity"])
+def test_numbers_json_cannot_hold_are_a_400(world: dict[str, Any], number: str) -> None:
+    body = '{"graph": "t_counter", "input": {"n": 0, "log": [%s]}}' % number
+    response = world["clients"]["operator"].post("/api/v1/executions/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "parse_error"
