@@ -9,12 +9,12 @@ from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
 
 from orchestrator.models import AuditEntry
-from tests.factories import RoleClientTestCase
+from tests.base import PageTestCase
 
 LIMIT = 5  # LOOPGATE_LOGIN_FAILURE_LIMIT's default
 
 
-class LoginThrottlingTests(RoleClientTestCase):
+class LoginThrottlingTests(PageTestCase):
     def attempt(self, username: str, password: str, *, ip: str = "10.0.0.1") -> int:
         return Client().post("/login/", {"username": username, "password": password},
                              REMOTE_ADDR=ip).status_code
@@ -73,7 +73,7 @@ class LoginThrottlingTests(RoleClientTestCase):
                                                   actor=self.users["admin"]).exists())
 
 
-class ApiTokenThrottlingTests(RoleClientTestCase):
+class ApiTokenThrottlingTests(PageTestCase):
     def call(self, key: str, *, ip: str = "10.1.0.1") -> tuple[int, dict]:
         response = Client().get("/api/v1/executions/", HTTP_AUTHORIZATION=f"Token {key}", REMOTE_ADDR=ip)
         return response.status_code, response.json()
