@@ -115,7 +115,8 @@ class BoundedDateField(forms.DateField):
 
 
 def json_check_bounded(value: Any, *, max_depth: int = MAX_JSON_DEPTH, refuse_nul: bool = True) -> None:
-    """Raise ``ValidationError`` if ``value`` nests deeper than ``max_depth`` or (``refuse_nul``) holds a NUL.
+    """Raise ``ValidationError`` if ``value`` nests deeper than ``max_depth`` or (``refuse_nul``) holds a NUL
+    or an unpaired surrogate, which Postgres cannot store in JSON.
 
     Iterative (an explicit stack): it must not itself recurse over what it checks.
     """
@@ -126,15 +127,15 @@ def json_check_bounded(value: Any, *, max_depth: int = MAX_JSON_DEPTH, refuse_nu
             if depth > max_depth:
                 raise ValidationError(_too_deep(max_depth), code="too_deep")
             for key, child in item.items():
-                if refuse_nul and isinstance(key, str) and "\x00" in key:
-                    raise ValidationError(_NUL_MESSAGE, code="nul")
+                if refuse_nul and isinstance(key, str) and _unstorable(key):
+                    raise ValidationError(_UNSTORABLE_MESSAGE, code="unstorable")
                 stack.append((child, depth + 1))
         elif isinstance(item, (list, tuple)):
             if depth > max_depth:
                 raise ValidationError(_too_deep(max_depth), code="too_deep")
             stack.extend((child, depth + 1) for child in item)
-        elif refuse_nul and isinstance(item, str) and "\x00" in item:
-            raise ValidationError(_NUL_MESSAGE, code="nul")
+        elif refuse_nul and isinstance(item, str) and _unstorable(item):
+            raise ValidationError(_UNSTORABLE_MESSAGE, code="unstorable")
 
 
 def json_loads_bounded(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, refuse_nul: bool = True) -> Any:
@@ -168,7 +169,18 @@ def _too_deep(max_depth: int) -> str:
     return f"The JSON is nested deeper than {max_depth} levels, the most Loopgate accepts."
 
 
-_NUL_MESSAGE = "The JSON holds a NUL character (\\u0000), which cannot be stored."
+_UNSTORABLE_MESSAGE = ("The JSON holds a NUL character (\\u0000) or an unpaired surrogate (\\ud800–\\udfff), "
+                       "which cannot be stored.")
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: Postgres refuses it in JSON
+        return True
+    return False
 
 
 # --- the 400 answer -----------------------------------------------------------------------------------------

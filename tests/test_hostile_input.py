@@ -335,3 +335,13 @@ def test_numbers_json_cannot_hold_are_a_400(world: dict[str, Any], number: str) 
     response = world["clients"]["operator"].post("/api/v1/executions/", body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.parametrize("text", ['"\\ud800"', '"a\\u0000b"'])
+def test_text_postgres_cannot_store_in_the_start_form_is_a_422(world: dict[str, Any], text: str) -> None:
+    # Found by the nested-JSON property test: a lone surrogate reached Postgres from the page.
+    before = Execution.objects.count()
+    page = world["clients"]["operator"].post("/graphs/t_counter/start/", {"input": '{"log": [%s]}' % text})
+    assert page.status_code == 422
+    assert "cannot be stored" in page.content.decode()
+    assert Execution.objects.count() == before

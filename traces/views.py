@@ -37,7 +37,7 @@ def executions(request: AuthedRequest) -> HttpResponse:
     form = ExecutionFilterForm(request.GET or None, graphs=selectors.execution_graph_names(user=request.user))
     filters = form.filters() if form.is_bound else selectors.ExecutionFilters()
     qs = selectors.execution_list_filtered(user=request.user, filters=filters)
-    page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(qs, PER_PAGE).get_page(param_int(request.GET, "page", minimum=1))
     query = request.GET.copy()
     query.pop("page", None)
     ctx = {"form": form, "page": page, "filters": filters, "query": query.urlencode(),
