@@ -140,6 +140,7 @@ AXES_LOCKOUT_CALLABLE = "orchestrator.throttling.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = False  # else one account of the attacker's own resets its address's count
 AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: only failures are kept, and they expire
 
 ROOT_URLCONF = "orchestrator.urls"
 ASGI_APPLICATION = "orchestrator.asgi.application"

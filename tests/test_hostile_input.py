@@ -9,7 +9,6 @@ are pinned below as plain tests: each must be a 400 (or a clear refusal).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
