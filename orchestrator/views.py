@@ -308,5 +308,7 @@ def api_token_revoke(request: AuthedRequest, user_id: int) -> HttpResponse:
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The 400 answer (``handler400``): what was wrong, when a parameter parser said so."""
-    message = exception.message if isinstance(exception, params.BadParameter) else "Bad request."
-    return params.bad_request_response(request, message)
+    message = exception.message if isinstance(exception, params.BadParameter) else "The request was malformed."
+    if request.path.startswith("/api/") or not getattr(request, "user", None) or not request.user.is_authenticated:
+        return params.bad_request_response(request, message)  # the API's shape; plain text before login
+    return render(request, "400.html", {"reason": message}, status=400)

@@ -39,6 +39,8 @@ PAGES: list[tuple[str, list[str]]] = [
     ("/executions/{id}/state/", ["checkpoint", "ns"]),
     ("/executions/{id}/lineage/", []),
     ("/executions/{id}/compare/", ["with", "row"]),
+    ("/api/v1/", []),
+    ("/api/v1/approvals/00000000-0000-0000-0000-000000000000/", []),
     ("/api/v1/graphs/", []),
     ("/api/v1/executions/", ["graph", "status", "created_after", "created_before", "page", "page_size"]),
     ("/api/v1/executions/{id}/", []),
