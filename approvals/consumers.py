@@ -13,19 +13,21 @@ by id). Nothing in the message itself reaches the page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import QueryDict
 from django.template.loader import render_to_string
 
 from approvals import selectors
 from approvals.live import INBOX_GROUP
 from approvals.models import Approval
 from orchestrator import roles
+from orchestrator.params import BadParameter, param_float, param_text
+from orchestrator.sockets import GuardedSocket
 
 
-class ApprovalsConsumer(AsyncWebsocketConsumer):
+class ApprovalsConsumer(GuardedSocket, AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
@@ -33,34 +35,38 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
         if not await database_sync_to_async(self._allowed)():
             await self.close(code=4403)
             return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.rows = query.get("rows", [""])[0] == "1"
-        self.graph = query.get("graph", [""])[0]
-        self.age = query.get("age", [""])[0]
-        self.mine = query.get("mine", [""])[0] == "1"
-        # When the page was rendered: approvals created after it, before this
-        # socket opened, are announced too (they are news to the reader).
+        query = QueryDict(self.scope.get("query_string", b""))
         try:
-            self.since: float | None = float(query.get("since", [""])[0])
-        except ValueError:
-            self.since = None
+            self.rows = param_text(query, "rows") == "1"
+            self.graph = param_text(query, "graph", max_length=200)
+            self.age = param_text(query, "age")
+            self.mine = param_text(query, "mine") == "1"
+            # When the page was rendered: approvals created after it, before this
+            # socket opened, are announced too (they are news to the reader).
+            self.since: float | None = param_float(query, "since")
+        except BadParameter:
+            await self.close(code=4400)
+            return
         self.known: dict[str, int | None] | None = None
         self.last_count: int | None = None
         await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
+        await self.guard_join()  # closed at logout, re-checked when the user's roles change
         # The page was rendered a moment ago; anything that changed since is sent now.
         await self.send_update(announce=False)
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
             await self.channel_layer.group_discard(INBOX_GROUP, self.channel_name)
+        await self.guard_leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing that matters; it only listens."""
 
     async def approvals_changed(self, event: dict[str, Any]) -> None:
-        await self.send_update(announce=True)
+        if await self.still_allowed():
+            await self.send_update(announce=True)
 
     async def send_update(self, *, announce: bool) -> None:
         # One message per kind of fragment: table rows must not share a message
@@ -73,6 +79,9 @@ class ApprovalsConsumer(AsyncWebsocketConsumer):
 
     def _allowed(self) -> bool:
         return selectors.approvals_visible_to(user=self.user)
+
+    def allowed(self) -> bool:
+        return self._allowed()
 
     def _render(self, announce: bool) -> list[str]:
         user = self.user

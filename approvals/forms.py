@@ -21,6 +21,7 @@ from approvals.models import Approval
 from approvals.selectors import AGES
 from orchestrator.forms import add_service_errors, parse_json
 from orchestrator.json_schema import resolve
+from orchestrator.params import BoundedDateField
 
 LONG_TEXT_KEYS = {"body", "content", "message", "text", "description", "prompt", "query", "note", "comment"}
 
@@ -346,8 +347,8 @@ class DecisionForm(forms.Form):
 class AuditFilterForm(forms.Form):
     user = forms.ChoiceField(label="User", required=False)
     graph = forms.ChoiceField(label="Graph", required=False)
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = BoundedDateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = BoundedDateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, users: list[str], graphs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

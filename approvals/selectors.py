@@ -162,6 +162,8 @@ def audit_list(
     if not approvals_visible_to(user=user):
         return AuditEntry.objects.none()
     qs = AuditEntry.objects.all()
+    if not roles.is_admin(user):  # who tried to log in from where is for admins
+        qs = qs.exclude(kind=AuditEntry.Kind.LOCKOUT)
     if actor:
         qs = qs.filter(actor_name=actor)
     if graph:

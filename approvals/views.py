@@ -25,6 +25,7 @@ from approvals.forms import AuditFilterForm, BulkDecisionForm, DecisionForm, Inb
 from approvals.models import Approval
 from orchestrator import htmx, roles
 from orchestrator.errors import AlreadyDecided, InvalidState, PermissionDenied
+from orchestrator.params import param_text
 from orchestrator.types import AuthedRequest
 
 AUDIT_PAGE_SIZE = 200
@@ -115,7 +116,7 @@ def _detail_context(request: AuthedRequest, approval: Approval, form: DecisionFo
         "claimed_by": selectors.user_for_display(approval.claimed_by, request.user) if approval.claimed_by else "",
         "next_approval": None if approval.is_pending else selectors.approval_next_pending(user=request.user,
                                                                                           after=approval),
-        "open_edit": request.GET.get("edit") == "1",
+        "open_edit": param_text(request.GET, "edit") == "1",
         **selectors.approval_context(approval=approval),
     }
     ctx.update(extra)
@@ -238,7 +239,7 @@ def audit(request: AuthedRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None, users=selectors.audit_actor_names(user=user),
                            graphs=selectors.audit_graph_names(user=user))
     filters = form.filters()
-    if request.GET.get("export") == "csv":
+    if param_text(request.GET, "export") == "csv":
         writer = csv.writer(_Echo())
         columns = ["when", "who", "kind", "outcome", "action", "graph", "execution", "approval", "comment", "detail"]
 

@@ -14,3 +14,13 @@ class OrchestratorConfig(AppConfig):
         from orchestrator.checks import check_graphs
 
         checks.register(check_graphs, "loopgate")
+
+        from axes.signals import user_locked_out
+
+        from orchestrator.throttling import audit_lockout
+
+        user_locked_out.connect(audit_lockout, dispatch_uid="loopgate.audit_lockout")
+
+        from orchestrator import sockets
+
+        sockets.connect_signals()

@@ -7,6 +7,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 django_asgi_app = get_asgi_application()
 
+from orchestrator.server import install as bound_daphne_requests  # noqa: E402
+
+# Under daphne: bodies over the limit and slow senders are refused by the server,
+# before anything is buffered for Django (orchestrator/server.py says why there).
+bound_daphne_requests()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

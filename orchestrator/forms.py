@@ -20,6 +20,7 @@ from django.utils.text import slugify
 
 from orchestrator import budgets as budgets_mod
 from orchestrator import registry, services
+from orchestrator.params import json_loads_bounded
 
 # Where a service's errors about one key go: (the form's field, or None for the form
 # itself; a prefix for each message).
@@ -57,11 +58,9 @@ def nested_under(field: str, *, fields: Collection[str] = (), form_level: Collec
 
 
 def parse_json(text: str) -> Any:
-    """JSON typed into a form; a syntax error is a ``ValidationError`` that says where."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+    """JSON typed into a form; a syntax error, nesting past ``params.MAX_JSON_DEPTH`` or a NUL is a
+    ``ValidationError`` that says what (``params.json_loads_bounded``)."""
+    return json_loads_bounded(text)
 
 
 def parse_json_object(text: str, *, what: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from orchestrator.params import bad_request_response
+
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -58,4 +60,25 @@ class RequestSizeLimitMiddleware:
             request._body = body  # type: ignore[attr-defined]
             request._stream = io.BytesIO(body)  # type: ignore[attr-defined]
             request.META["CONTENT_LENGTH"] = str(len(body))
+        return self.get_response(request)
+
+
+class NulRefusalMiddleware:
+    """A NUL character anywhere in the path or the query string is a 400 naming where it is.
+
+    Postgres refuses NUL in text, so a NUL that reached a query would be a 500;
+    no page or API takes one. Each page's own parameters are then parsed by
+    ``orchestrator.params``.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path:
+            return bad_request_response(request, "The path contains a NUL character.")
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                shown = name.replace("\x00", "\\0")
+                return bad_request_response(request, f"The “{shown}” parameter contains a NUL character.")
         return self.get_response(request)

@@ -46,6 +46,35 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
+def _dead_local_owner(execution_id: UUID) -> str:
+    """The lease token of a running execution whose holder was a process of this host that is gone; "" if not."""
+    owner = (Execution.objects.filter(id=execution_id, status=Status.RUNNING)
+             .values_list("lease_owner", flat=True).first()) or ""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isascii() or not pid_text.isdigit():
+        return ""
+    pid = int(pid_text)
+    if pid == os.getpid() or _process_alive(pid):
+        return ""
+    return owner
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped by its parent is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
 class HandBack(Exception):
     """Raised at a step boundary while the worker shuts down: the execution goes back to the queue."""
 
@@ -61,7 +90,7 @@ class StopRun(Exception):
 
 # -- 1. lease (claimed through services.execution_claim) ---------------------------------------
 class Heartbeat:
-    """Extends the lease every third of its length while a run goes on."""
+    """Extends the lease every quarter of its length while a run goes on."""
 
     def __init__(self, execution_id: UUID, worker: str) -> None:
         self.execution_id, self.worker = execution_id, worker
@@ -78,7 +107,8 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _beat(self) -> None:
-        interval = max(1.0, settings.LOOPGATE_LEASE_SECONDS / 3)
+        # Four beats a lease: one or two slow database round trips never cost a live worker its lease.
+        interval = max(0.5, settings.LOOPGATE_LEASE_SECONDS / 4)
         extended_at = timezone.now()
         try:
             while not self._stop.wait(interval):
@@ -199,6 +229,15 @@ def execution_advance(*, execution_id: UUID, worker: str | None = None) -> None:
 def _advance(execution_id: UUID, worker: str) -> None:
     try:
         execution = services.execution_claim(execution_id=execution_id, worker=worker)
+        if execution is None:
+            # A prefork child killed mid-step: Celery sees the worker lost and redelivers the task at
+            # once (acks_late, reject_on_worker_lost). The lease is still that dead process's: take it
+            # now rather than when it lapses.
+            dead = _dead_local_owner(execution_id)
+            if dead:
+                execution = services.execution_claim(execution_id=execution_id, worker=worker, dead_owner=dead)
+                if execution is not None:
+                    logger.warning("took %s over from %s, a process of this host that died", execution_id, dead)
         if execution is None:
             return  # someone else holds it, or it is not runnable: nothing to do
         logcontext.set_fields(graph=execution.graph_name)

@@ -18,6 +18,16 @@ def execution_list_for_user(*, user) -> QuerySet[Execution]:  # type: ignore[no-
     return Execution.objects.select_related("created_by").order_by("-created_at")
 
 
+def graph_entries_for_user(*, user) -> list:  # type: ignore[no-untyped-def]
+    """The registered graphs (broken ones too) a user may see: every role sees them all, users without a
+    role none (the Graphs page and the API follow this one rule)."""
+    from orchestrator import registry
+
+    if not roles.user_roles(user):
+        return []
+    return registry.all_entries()
+
+
 def execution_get_for_user(*, user, execution_id: UUID) -> Execution:  # type: ignore[no-untyped-def]
     try:
         return execution_list_for_user(user=user).get(id=execution_id)

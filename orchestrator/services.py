@@ -71,8 +71,12 @@ def execution_start(
     user: User | None,
     token_budget: int | None = None,
     recursion_limit: int | None = None,
+    require_input_keys: bool = False,
 ) -> Execution:
     """Create a queued execution of a registered graph and queue it for a worker after commit.
+
+    ``require_input_keys``: refuse input without a key the graph's input schema
+    requires (Loopgate's own pages and API); LangGraph's server takes partial input.
 
     Raises ``GraphNotFound`` for an unknown graph, ``GraphBroken`` for one that
     failed to load, ``PermissionDenied`` for a user who may not start executions,
@@ -89,6 +93,11 @@ def execution_start(
         recursion_limit = entry.recursion_limit or settings.LOOPGATE_DEFAULT_RECURSION_LIMIT
     if not isinstance(recursion_limit, int) or not 1 <= recursion_limit <= MAX_RECURSION_LIMIT:
         raise ValidationError({"recursion_limit": f"The step limit must be between 1 and {MAX_RECURSION_LIMIT}."})
+    if require_input_keys:
+        missing = [key for key in entry.input_schema.get("required") or [] if key not in input]
+        if missing:
+            raise ValidationError({key: f"The input needs {key!r}: this graph's input schema requires it."
+                                   for key in missing})
     with transaction.atomic():
         # The given budget (never above the graph's unless an admin starts it), else the graph's,
         # else the default; raises DailyTokenLimitReached once the graph's daily limit is used.
@@ -202,8 +211,9 @@ def execution_create_fork(
 # -- a worker's run ---------------------------------------------------------------------------------------
 
 
-def execution_claim(*, execution_id: UUID, worker: str) -> Execution | None:
-    """Take the lease if the execution is queued, or running with an expired lease (its worker died).
+def execution_claim(*, execution_id: UUID, worker: str, dead_owner: str = "") -> Execution | None:
+    """Take the lease if the execution is queued, or running with an expired lease (its worker died),
+    or running under ``dead_owner``, a lease token whose process is known to be gone (the runner checks).
 
     A conditional update: its row count says who won, so two workers never run
     the same execution. ``worker`` is the lease token, unique per claim; every
@@ -212,6 +222,8 @@ def execution_claim(*, execution_id: UUID, worker: str) -> Execution | None:
     now = timezone.now()
     claimable = (Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
                  | Q(status=Status.RUNNING, lease_expires_at__isnull=True))
+    if dead_owner:
+        claimable |= Q(status=Status.RUNNING, lease_owner=dead_owner)
     with owning_status():
         won = Execution.objects.filter(claimable, id=execution_id).update(
             status=Status.RUNNING,
@@ -370,7 +382,7 @@ def executions_requeue_lost(*, queued_older_than: float | None = None) -> int:
     while, and running ones whose lease expired (their worker died). The database is the truth."""
     now = timezone.now()
     grace = datetime.timedelta(
-        seconds=queued_older_than if queued_older_than is not None else settings.LOOPGATE_RECONCILE_SECONDS
+        seconds=queued_older_than if queued_older_than is not None else settings.LOOPGATE_QUEUED_GRACE_SECONDS
     )
     ids = list(
         Execution.objects.filter(

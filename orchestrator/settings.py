@@ -8,6 +8,7 @@ missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` fails loudly instead of falling back
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -111,6 +113,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
     "orchestrator.middleware.RequestSizeLimitMiddleware",
+    "orchestrator.middleware.NulRefusalMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,7 +124,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Pages that answer htmx with a fragment say Vary: HX-Request (Back never shows a bare fragment).
     "orchestrator.htmx.VaryOnHtmxMiddleware",
+    # Last: turns a login refused for a lockout into orchestrator.throttling's 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes; orchestrator/throttling.py): per account and per address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOOPGATE_LOGIN_FAILURE_LIMIT = env_int("LOOPGATE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOOPGATE_LOGIN_LOCKOUT_SECONDS = env_int("LOOPGATE_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = LOOPGATE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=LOOPGATE_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = "orchestrator.throttling.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "orchestrator.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "orchestrator.throttling.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = False  # else one account of the attacker's own resets its address's count
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: only failures are kept, and they expire
 
 ROOT_URLCONF = "orchestrator.urls"
 ASGI_APPLICATION = "orchestrator.asgi.application"
@@ -235,8 +254,12 @@ LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000,
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
 # a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
 LOOPGATE_OUTPUT_TOKEN_CAP = env_int("LOOPGATE_OUTPUT_TOKEN_CAP", 4_096, minimum=1)
-LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 60, minimum=5)
-LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 15, minimum=1)
+# A dead worker's execution is taken over within a lease and a reconciler tick (~10 s): the
+# heartbeat renews the lease every quarter of it, so a live worker keeps it through slow steps.
+LOOPGATE_LEASE_SECONDS = env_int("LOOPGATE_LEASE_SECONDS", 8, minimum=4)
+LOOPGATE_RECONCILE_SECONDS = env_int("LOOPGATE_RECONCILE_SECONDS", 2, minimum=1)
+# A queued execution no worker took for this long is sent again (its broker message may be lost).
+LOOPGATE_QUEUED_GRACE_SECONDS = env_int("LOOPGATE_QUEUED_GRACE_SECONDS", 30, minimum=1)
 LOOPGATE_EMBEDDED_WORKER_THREADS = env_int("LOOPGATE_EMBEDDED_WORKER_THREADS", 4, minimum=1)
 # --- Operations: probes, metrics, retention (ops/) -----------------------------------------
 # /metrics answers only with "Authorization: Bearer <this>" when set.
@@ -357,16 +380,18 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- REST API ---------------------------------------------------------------------
 # Request bodies over this many bytes are refused with 413 before anything parses them.
 LOOPGATE_MAX_REQUEST_BYTES = env_int("LOOPGATE_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# A request's headers and body must all arrive within this long of its first line (orchestrator/server.py).
+LOOPGATE_REQUEST_READ_SECONDS = env_int("LOOPGATE_REQUEST_READ_SECONDS", 30, minimum=1)
 REST_FRAMEWORK = {
     # Token first: DRF answers an anonymous request with the first class's
     # WWW-Authenticate challenge, which makes it a 401 rather than a 403.
     # Session authentication (for the browser and the docs) enforces CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orchestrator.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orchestrator.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Lists paginate with orchestrator.api.plumbing.ApiPagination, named in each list API (no
     # DEFAULT_PAGINATION_CLASS: DRF would import orchestrator.api.plumbing while it imports DRF).

@@ -8,6 +8,8 @@ from django.urls import include, path
 
 from orchestrator import views
 
+handler400 = "orchestrator.views.bad_request"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -17,6 +19,7 @@ urlpatterns = [
     path("budgets/", views.budgets, name="budgets"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/create/", views.api_token_create, name="api_token_create"),
+    path("tokens/lockouts/lift/", views.lockout_lift, name="lockout_lift"),
     path("tokens/<int:user_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("budgets/default/", views.budget_default_set, name="budget_default_set"),
     path("budgets/graphs/<str:name>/", views.graph_budget_set, name="graph_budget_set"),

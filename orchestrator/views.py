@@ -8,13 +8,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import budgets as budgets_mod
-from orchestrator import htmx, registry, roles, selectors, services
+from orchestrator import htmx, params, registry, roles, selectors, services
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.forms import (
     ApiTokenForm,
@@ -48,7 +48,7 @@ def _graph_cards(
 ) -> list[GraphCard]:
     can_operate = roles.can_operate(request.user)
     cards = []
-    for entry in registry.all_entries():
+    for entry in selectors.graph_entries_for_user(user=request.user):
         card = GraphCard(entry=entry)
         if can_operate and not entry.is_broken:
             card.form = bound if bound is not None and entry.name == name else GraphStartForm(entry=entry)
@@ -75,7 +75,8 @@ def _render_graphs(
 
 @require_GET
 def graph_list(request: AuthedRequest) -> HttpResponse:
-    ctx = {"cards": _graph_cards(request), "config_error": registry.config_error()}
+    ctx = {"cards": _graph_cards(request), "config_error": registry.config_error(),
+           "has_roles": bool(roles.user_roles(request.user))}
     return render(request, "orchestrator/graphs.html", ctx)
 
 
@@ -104,6 +105,7 @@ def graph_start(request: AuthedRequest, name: str) -> HttpResponse:
             user=request.user,
             token_budget=form.cleaned_data["token_budget"],
             recursion_limit=form.cleaned_data["recursion_limit"],
+            require_input_keys=True,
         )
     except ValidationError as exc:
         form.add_service_errors(exc)
@@ -246,8 +248,12 @@ def _render_api_tokens(request: AuthedRequest, *, form: ApiTokenForm, new_token:
                        status: int = 200) -> HttpResponse:
     from orchestrator import tokens
 
+    from orchestrator import throttling
+
     ctx = {"rows": tokens.api_token_list(actor=request.user), "form": form, "new_token": new_token,
-           "api_docs_url": reverse("api:docs")}
+           "api_docs_url": reverse("api:docs"), "lockouts": throttling.lockouts_current(),
+           "failure_limit": settings.LOOPGATE_LOGIN_FAILURE_LIMIT,
+           "lockout_minutes": max(1, round(throttling.lockout_seconds() / 60))}
     return render(request, "orchestrator/tokens.html", ctx, status=status)
 
 
@@ -276,9 +282,33 @@ def api_token_create(request: AuthedRequest) -> HttpResponse:
 
 @require_POST
 @roles.admin_required
+def lockout_lift(request: AuthedRequest) -> HttpResponse:
+    """Lift a login lockout of an account or an address (shown on the API tokens page)."""
+    from orchestrator import throttling
+
+    kind, value = request.POST.get("kind", ""), request.POST.get("value", "")[:255]
+    try:
+        throttling.lockout_lift(kind=kind, value=value, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Lockout of {kind} {value} lifted.")
+    return redirect(f"{reverse('api_tokens')}#lockouts")
+
+
+@require_POST
+@roles.admin_required
 def api_token_revoke(request: AuthedRequest, user_id: int) -> HttpResponse:
     from orchestrator import tokens
 
     if tokens.api_token_revoke(user_id=user_id, actor=request.user):
         messages.success(request, "Token revoked: it no longer works.")
     return redirect("api_tokens")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 400 answer (``handler400``): what was wrong, when a parameter parser said so."""
+    message = exception.message if isinstance(exception, params.BadParameter) else "The request was malformed."
+    if request.path.startswith("/api/") or not getattr(request, "user", None) or not request.user.is_authenticated:
+        return params.bad_request_response(request, message)  # the API's shape; plain text before login
+    return render(request, "400.html", {"reason": message}, status=400)

@@ -11,6 +11,10 @@ from orchestrator.models import Execution
 from orchestrator.models.execution import owning_status
 
 
+# The seed example's whole input: its plain TypedDict makes every key required.
+SEED_INPUT: dict[str, Any] = {"task": "t", "reports": [], "iterations": 0, "is_complete": False}
+
+
 def make_user(username: str, role: str | None = None, *, password: str = "pw-for-tests") -> User:
     user = User.objects.create_user(username=username, password=password, email=f"{username}@example.com")
     if role:

@@ -17,6 +17,7 @@ from django.http import Http404
 
 from orchestrator import roles
 from orchestrator import selectors as core
+from orchestrator.sockets import GuardedSocket
 from traces import fragments, live
 from traces.models import Step
 
@@ -54,7 +55,7 @@ def _list_row(user: Any, execution_id: UUID) -> str:
     return fragments.render_list_row(execution=execution)
 
 
-class ExecutionConsumer(AsyncWebsocketConsumer):
+class ExecutionConsumer(GuardedSocket, AsyncWebsocketConsumer):
     """``/ws/executions/<uuid>/``: the execution page's live regions."""
 
     group = ""
@@ -70,26 +71,39 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         self.group = live.execution_group(self.execution_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.guard_join()  # closed at logout, re-checked when the user's roles change
 
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.guard_leave()
+
+    def allowed(self) -> bool:
+        try:
+            _get_execution(self.user, self.execution_id)
+        except Http404:
+            return False
+        return True
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; whatever they send is ignored."""
 
     async def trace_step(self, event: dict[str, Any]) -> None:
+        if not await self.still_allowed():
+            return
         html = await database_sync_to_async(_step_push)(self.user, self.execution_id, int(event["step_id"]))
         if html:
             await self.send(text_data=html)
 
     async def trace_execution(self, event: dict[str, Any]) -> None:
+        if not await self.still_allowed():
+            return
         html = await database_sync_to_async(_execution_push)(self.user, self.execution_id)
         if html:
             await self.send(text_data=html)
 
 
-class ExecutionListConsumer(AsyncWebsocketConsumer):
+class ExecutionListConsumer(GuardedSocket, AsyncWebsocketConsumer):
     """``/ws/executions/``: rows of the executions list, replaced as their status, steps and tokens change."""
 
     group = ""
@@ -103,10 +117,15 @@ class ExecutionListConsumer(AsyncWebsocketConsumer):
         self.group = live.EXECUTIONS_GROUP
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.guard_join()  # closed at logout, re-checked when the user's roles change
 
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.guard_leave()
+
+    def allowed(self) -> bool:
+        return bool(roles.user_roles(self.user))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen."""
@@ -118,6 +137,8 @@ class ExecutionListConsumer(AsyncWebsocketConsumer):
         await self._row(event)
 
     async def _row(self, event: dict[str, Any]) -> None:
+        if not await self.still_allowed():
+            return
         html = await database_sync_to_async(_list_row)(self.user, UUID(event["execution_id"]))
         if html:
             await self.send(text_data=html)

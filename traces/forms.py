@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from orchestrator.forms import add_service_errors, nested_under, parse_json_object
 from orchestrator.models import Execution
+from orchestrator.params import BoundedDateField
 from traces.selectors import ExecutionFilters
 
 
@@ -18,8 +19,8 @@ class ExecutionFilterForm(forms.Form):
     graph = forms.ChoiceField(label="Graph", required=False)
     status = forms.ChoiceField(label="Status", required=False,
                                choices=[("", "Any status"), *Execution.Status.choices])
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = BoundedDateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = BoundedDateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, graphs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

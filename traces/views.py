@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import htmx, registry, roles, services
+from orchestrator.params import param_flag, param_int, param_text, param_uuid
 from orchestrator import selectors as core
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.models import Execution
@@ -36,7 +37,7 @@ def executions(request: AuthedRequest) -> HttpResponse:
     form = ExecutionFilterForm(request.GET or None, graphs=selectors.execution_graph_names(user=request.user))
     filters = form.filters() if form.is_bound else selectors.ExecutionFilters()
     qs = selectors.execution_list_filtered(user=request.user, filters=filters)
-    page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(qs, PER_PAGE).get_page(param_int(request.GET, "page", minimum=1))
     query = request.GET.copy()
     query.pop("page", None)
     ctx = {"form": form, "page": page, "filters": filters, "query": query.urlencode(),
@@ -52,14 +53,13 @@ def _execution(request: AuthedRequest, execution_id: UUID) -> Execution:
 
 
 def _after(request: AuthedRequest) -> int | None:
-    raw = request.GET.get("after", "")
-    return int(raw) if raw.isdigit() else None
+    return param_int(request.GET, "after")
 
 
 @require_GET
 def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     execution = _execution(request, execution_id)
-    node = request.GET.get("node", "")[:200]
+    node = param_text(request.GET, "node", max_length=200)
     after = _after(request)
     ctx: dict[str, Any] = {"tab": "timeline", "node": node, "after": after,
                            "page": selectors.step_page(execution=execution, after=after, node=node)}
@@ -73,15 +73,15 @@ def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse
 def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     """More timeline rows (``after`` a row id): the next page, or the rows a reconnecting socket missed."""
     execution = _execution(request, execution_id)
-    node = request.GET.get("node", "")[:200]
+    node = param_text(request.GET, "node", max_length=200)
     page = selectors.step_page(execution=execution, after=_after(request), node=node)
     ctx: dict[str, Any] = {"execution": execution, "page": page, "node": node}
     if not htmx.is_htmx(request):
         return redirect(f"{reverse('traces:execution', args=[execution.id])}?{request.GET.urlencode()}")
-    if request.GET.get("regions"):
+    if param_flag(request.GET, "regions"):
         # Only the live regions (the timeline has more pages than are loaded; rows come with "Show more").
         return HttpResponse(fragments.render_execution_push(execution=execution, user=request.user))
-    if request.GET.get("catchup"):
+    if param_flag(request.GET, "catchup"):
         # A socket that just (re)opened may have missed the status change too: send the live regions again.
         ctx["catchup"] = True
         ctx.update(fragments.header_context(execution=execution, user=request.user))
@@ -95,7 +95,7 @@ def step_detail(request: AuthedRequest, execution_id: UUID, step_id: int) -> Htt
     """One step opened: its update, its diff and its spans (a fragment for htmx, a page otherwise)."""
     execution = _execution(request, execution_id)
     step = selectors.step_get(execution=execution, step_id=step_id)
-    if request.GET.get("format") == "json":
+    if param_text(request.GET, "format", max_length=10) == "json":
         export = selectors.execution_export_step(step=step)
         return JsonResponse(export, json_dumps_params={"indent": 2, "ensure_ascii": False})
     ctx: dict[str, Any] = {"execution": execution, "step": step, "spans": selectors.step_spans(step=step), "tab": "timeline"}
@@ -179,8 +179,8 @@ def _fork_form_context(request: AuthedRequest, execution: Execution, at: states.
 @require_GET
 def execution_state(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     execution = _execution(request, execution_id)
-    checkpoint_id = request.GET.get("checkpoint", "")[:64] or None
-    return _state_page(request, execution, checkpoint_id=checkpoint_id, ns=request.GET.get("ns", "")[:255])
+    checkpoint_id = param_text(request.GET, "checkpoint", max_length=64) or None
+    return _state_page(request, execution, checkpoint_id=checkpoint_id, ns=param_text(request.GET, "ns", max_length=255))
 
 
 @require_http_methods(["GET", "POST"])
@@ -255,11 +255,9 @@ def execution_lineage(request: AuthedRequest, execution_id: UUID) -> HttpRespons
 def execution_compare(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     """Two executions of one lineage side by side, step by step; ``with`` defaults to the parent."""
     execution = _execution(request, execution_id)
-    other_id = request.GET.get("with") or (str(execution.parent_id) if execution.parent_id else "")
-    try:
-        other = _execution(request, UUID(other_id)) if other_id else None
-    except ValueError:
-        raise Http404("No such execution.") from None
+    other_id = param_uuid(request.GET, "with") or execution.parent_id
+    row = param_int(request.GET, "row")
+    other = _execution(request, other_id) if other_id else None
     ctx: dict[str, Any] = {"tab": "lineage", "other": other}
     ctx.update(fragments.header_context(execution=execution, user=request.user))
     if other is None:
@@ -276,7 +274,6 @@ def execution_compare(request: AuthedRequest, execution_id: UUID) -> HttpRespons
         ctx["problem"] = exc.message
         return render(request, "traces/compare.html", ctx, status=409)
     rows = comparison.rows
-    raw = request.GET.get("row", "")
-    selected = rows[int(raw)] if raw.isdigit() and int(raw) < len(rows) else next((r for r in rows if not r.same), None)
+    selected = rows[row] if row is not None and row < len(rows) else next((r for r in rows if not r.same), None)
     ctx.update({"left": left, "right": right, "comparison": comparison, "selected": selected})
     return render(request, "traces/compare.html", ctx)

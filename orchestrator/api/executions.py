@@ -86,6 +86,7 @@ class ExecutionStartApi(APIView):
                 user=request.user,
                 token_budget=data.get("token_budget"),
                 recursion_limit=data.get("recursion_limit"),
+                require_input_keys=True,
             )
         except GraphNotFound as exc:
             raise exceptions.ValidationError({"graph": [exc.message]}) from None
@@ -131,7 +132,8 @@ class ExecutionCancelApi(APIView):
 
 class ExecutionBudgetRaiseApi(APIView):
     class InputSerializer(serializers.Serializer):
-        token_budget = serializers.IntegerField(min_value=1, help_text="The new budget; more than the tokens used.")
+        token_budget = serializers.IntegerField(min_value=1, max_value=10**12,  # budgets.MAX_TOKEN_BUDGET
+                                                help_text="The new budget; more than the tokens used.")
 
     @extend_schema(
         operation_id="executions_budget_raise",

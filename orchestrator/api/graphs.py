@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator import registry, roles
+from orchestrator import registry, selectors
 from orchestrator.api.plumbing import PAGE_PARAMETERS, paginated, responses
 from orchestrator.serializers import page_of
 
@@ -43,8 +43,5 @@ class GraphListApi(APIView):
         tags=["graphs"],
     )
     def get(self, request: Request) -> Response:
-        if not roles.user_roles(request.user):
-            entries: list[registry.GraphEntry] = []
-        else:
-            entries = registry.all_entries()
+        entries = selectors.graph_entries_for_user(user=request.user)
         return paginated(request, self, entries, self.OutputSerializer)

@@ -27,13 +27,13 @@ def _require_admin(user: User | None) -> None:
         raise PermissionDenied("Only admins may change budgets.")
 
 
-def _check_amount(value: int | None, *, field: str, optional: bool) -> None:
+def _check_amount(value: int | None, *, field: str, optional: bool, minimum: int = 0) -> None:
     if value is None:
         if not optional:
             raise ValidationError({field: "Give a number of tokens."})
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_BUDGET:
-        raise ValidationError({field: f"Give a whole number of tokens from 0 to {MAX_TOKEN_BUDGET:,}."})
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_TOKEN_BUDGET:
+        raise ValidationError({field: f"Give a whole number of tokens from {minimum} to {MAX_TOKEN_BUDGET:,}."})
 
 
 def _amount(value: int | None, field: str) -> str:
@@ -122,7 +122,7 @@ def execution_budget_raise(*, execution_id: UUID, user: User | None, token_budge
     """
     if user is None or not roles.is_admin(user):
         raise PermissionDenied("Only admins may raise an execution's budget.")
-    _check_amount(token_budget, field="token_budget", optional=False)
+    _check_amount(token_budget, field="token_budget", optional=False, minimum=1)
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(id=execution_id)
         if execution.status != Execution.Status.BUDGET_EXCEEDED:

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from orchestrator.models import Execution
 from tests.base import ApiTestCase, PageTestCase
-from tests.factories import make_role_users
+from tests.factories import SEED_INPUT, make_role_users
 
 
 class ApiAuthenticationTests(ApiTestCase):
@@ -48,7 +48,7 @@ class ApiAuthenticationTests(ApiTestCase):
         client = Client(enforce_csrf_checks=True)
         client.force_login(self.users["operator"])
         assert client.get("/api/v1/executions/").status_code == 200
-        body = {"graph": "seed", "input": {}}
+        body = {"graph": "seed", "input": SEED_INPUT}
         response = client.post("/api/v1/executions/", body, content_type="application/json")
         assert response.status_code == 403
         assert "CSRF" in response.json()["message"]
@@ -60,7 +60,7 @@ class ApiAuthenticationTests(ApiTestCase):
         assert response.status_code == 202, response.json()
 
     def test_a_user_without_a_role_sees_nothing(self) -> None:
-        self.api("admin").post("/api/v1/executions/", {"graph": "seed", "input": {}}, format="json")
+        self.api("admin").post("/api/v1/executions/", {"graph": "seed", "input": SEED_INPUT}, format="json")
         assert self.api("outsider").get("/api/v1/executions/").json()["count"] == 0
         assert self.api("outsider").get("/api/v1/graphs/").json()["count"] == 0
         response = self.api("outsider").post("/api/v1/executions/", {"graph": "seed", "input": {}}, format="json")

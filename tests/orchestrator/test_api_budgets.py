@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from orchestrator.models import BudgetChange, BudgetDefault, GraphBudget
 from tests.base import ApiTestCase, fields_of
-from tests.factories import fixture_execution
+from tests.factories import SEED_INPUT, fixture_execution
 
 
 class BudgetApiTests(ApiTestCase):
@@ -80,7 +80,8 @@ class BudgetApiTests(ApiTestCase):
             format="json",
         )
         assert response.status_code == 200
-        response = self.api("operator").post("/api/v1/executions/", {"graph": "seed", "input": {}}, format="json")
+        response = self.api("operator").post("/api/v1/executions/", {"graph": "seed", "input": SEED_INPUT},
+                                             format="json")
         assert response.status_code == 429
         assert response.json()["code"] == "daily_token_limit_reached"
         assert response.json()["extra"]["daily_token_limit"] == 0

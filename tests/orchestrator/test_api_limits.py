@@ -11,6 +11,7 @@ from django.test import RequestFactory, override_settings
 from orchestrator.middleware import RequestSizeLimitMiddleware
 from orchestrator.models import Execution
 from tests.base import ApiTestCase, PageTestCase
+from tests.factories import SEED_INPUT
 
 
 class RequestLimitTests(ApiTestCase):
@@ -24,7 +25,7 @@ class RequestLimitTests(ApiTestCase):
         assert not Execution.objects.exists()
 
     def test_the_limit_is_a_setting_and_bodies_under_it_pass(self) -> None:
-        body = json.dumps({"graph": "seed", "input": {"task": "x" * 3000}})
+        body = json.dumps({"graph": "seed", "input": {**SEED_INPUT, "task": "x" * 3000}})
         with override_settings(LOOPGATE_MAX_REQUEST_BYTES=2048):
             assert self.api("operator").post("/api/v1/executions/", body, content_type="application/json").status_code \
                 == 413

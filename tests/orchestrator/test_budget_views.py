@@ -13,7 +13,7 @@ from django.utils import timezone
 from orchestrator import budgets, registry, services
 from orchestrator.models import BudgetChange, BudgetDefault, Execution, GraphBudget
 from tests.base import PageTestCase
-from tests.factories import fixture_execution, fixture_llm_call, fixture_status
+from tests.factories import SEED_INPUT, fixture_execution, fixture_llm_call, fixture_status
 from traces.models import Span
 
 Status = Execution.Status
@@ -255,7 +255,7 @@ class GraphsPageBudgetTests(BudgetViewTestCase):
         budgets.graph_budget_set(user=self.users["admin"], graph_name="seed", token_budget=8_000,
                                  daily_token_limit=None)
         self.login("operator")
-        data = {"input": json.dumps({"task": "t"}), "token_budget": "9000", "recursion_limit": ""}
+        data = {"input": json.dumps(SEED_INPUT), "token_budget": "9000", "recursion_limit": ""}
         response = self.client.post(reverse("graph_start", args=["seed"]), data)
         self.assertContains(response, "At most 8,000 tokens: that is the budget of seed.", status_code=422)
         self.assertFalse(Execution.objects.exists())
@@ -266,7 +266,7 @@ class GraphsPageBudgetTests(BudgetViewTestCase):
         fixture_execution(graph_name="seed", tokens_used=1_200, status=Status.SUCCEEDED)
         self.login("operator")
         url = reverse("graph_start", args=["seed"])
-        data = {"input": json.dumps({"task": "t"}), "token_budget": "", "recursion_limit": ""}
+        data = {"input": json.dumps(SEED_INPUT), "token_budget": "", "recursion_limit": ""}
         for extra in ({}, HTMX):
             response = self.client.post(url, data, **extra)
             self.assertEqual(response.status_code, 429)

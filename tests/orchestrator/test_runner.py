@@ -351,7 +351,7 @@ class RunnerDurabilityTests:
     def test_executions_queued_on_a_flushed_broker_are_requeued_and_finish(self, worker) -> None:  # type: ignore[no-untyped-def]
         private = PrivateRedis()
         try:
-            env = {"REDIS_URL": private.url, "LOOPGATE_RECONCILE_SECONDS": "1"}
+            env = {"REDIS_URL": private.url, "LOOPGATE_RECONCILE_SECONDS": "1", "LOOPGATE_QUEUED_GRACE_SECONDS": "1"}
             ids = []
             with celery_app.connection_for_write(private.url) as conn:
                 for _ in range(5):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from orchestrator import registry, services
 from orchestrator.models import Execution
 from tests.base import PageTestCase
+from tests.factories import SEED_INPUT
 
 START_URL = reverse("graph_start", args=["seed"])
 
@@ -111,7 +112,7 @@ class GraphStartViewTests(GraphViewTestCase):
     def test_empty_limits_take_the_defaults(self) -> None:
         self.login("admin")
         with self.settings(LOOPGATE_DEFAULT_TOKEN_BUDGET=777, LOOPGATE_DEFAULT_RECURSION_LIMIT=12):
-            self.post({"input": '{"task": "t"}', "token_budget": "", "recursion_limit": ""})
+            self.post({"input": json.dumps(SEED_INPUT), "token_budget": "", "recursion_limit": ""})
         execution = Execution.objects.get()
         self.assertEqual((execution.token_budget, execution.recursion_limit), (777, 12))
 
@@ -164,7 +165,7 @@ class GraphStartViewTests(GraphViewTestCase):
         self.assertTemplateUsed(response, "orchestrator/partials/graph_card.html")
         self.assertTemplateNotUsed(response, "orchestrator/graphs.html")
         with self.captureOnCommitCallbacks(execute=False):
-            response = self.client.post(START_URL, {"input": "{}"}, headers={"HX-Request": "true"})
+            response = self.client.post(START_URL, {"input": json.dumps(SEED_INPUT)}, headers={"HX-Request": "true"})
         self.assertEqual(response["HX-Redirect"], reverse("traces:execution", args=[Execution.objects.get().id]))
 
     def test_an_unknown_graph_is_404(self) -> None:

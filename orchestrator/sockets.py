@@ -1,0 +1,155 @@
+"""WebSockets follow their user's session and rights: closed at logout, re-checked when roles change.
+
+A socket keeps the user it was opened with, and Loopgate caches a user's roles
+on that object, so without this a socket opened before logout (or before a role
+was taken away) would go on receiving live rows. Every consumer mixes in
+``GuardedSocket``:
+
+- it joins ``session.<key>`` and ``user.<id>``; at logout the session's sockets
+  are told ``auth.revoked`` and close (code 4401); when a user's groups or
+  active flag change, their sockets are told ``auth.recheck`` and close (4403)
+  if the consumer's own check (``allowed()``) now fails;
+- before a push, at most every ``RECHECK_SECONDS``, it re-reads the user and
+  the session from the database, so a missed message (a restarted Redis, a
+  session expired or deleted by an admin) closes it all the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 5.0
+CLOSE_LOGGED_OUT = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def user_group(user_id: Any) -> str:
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    return f"session.{session_key}"
+
+
+class GuardedSocket:
+    """Mixed into an ``AsyncWebsocketConsumer`` before it; the consumer defines ``allowed()`` (sync,
+    with database access) and calls ``guard_join()`` after accepting and ``still_allowed()`` before a push."""
+
+    guard_groups: list[str]
+    guard_checked_at: float = 0.0
+    guard_closed: bool = False
+
+    def allowed(self) -> bool:  # pragma: no cover - every consumer overrides it
+        raise NotImplementedError
+
+    async def guard_join(self) -> None:
+        self.guard_groups = []
+        user = self.scope.get("user")  # type: ignore[attr-defined]
+        session = self.scope.get("session")  # type: ignore[attr-defined]
+        if user is not None and user.is_authenticated:
+            self.guard_groups.append(user_group(user.pk))
+        if session is not None and session.session_key:
+            self.guard_groups.append(session_group(session.session_key))
+        for group in self.guard_groups:
+            await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+        self.guard_checked_at = time.monotonic()
+
+    async def guard_leave(self) -> None:
+        for group in getattr(self, "guard_groups", []):
+            await self.channel_layer.group_discard(group, self.channel_name)  # type: ignore[attr-defined]
+
+    async def still_allowed(self) -> bool:
+        """Re-check the session and the user's rights if the last check is older than ``RECHECK_SECONDS``;
+        close the socket and return False when they are gone."""
+        if self.guard_closed:
+            return False
+        if time.monotonic() - self.guard_checked_at < RECHECK_SECONDS:
+            return True
+        return await self._recheck()
+
+    async def _recheck(self) -> bool:
+        self.guard_checked_at = time.monotonic()
+        code = await database_sync_to_async(self._check_now)()
+        if code:
+            await self._guard_close(code)
+            return False
+        return True
+
+    def _check_now(self) -> int:
+        """0 if the socket may stay open, else the close code. Re-reads the user: no cached roles."""
+        session = self.scope.get("session")  # type: ignore[attr-defined]
+        if session is not None and session.session_key and not session.exists(session.session_key):
+            return CLOSE_LOGGED_OUT
+        user = self.scope.get("user")  # type: ignore[attr-defined]
+        if user is None or not user.is_authenticated:
+            return CLOSE_LOGGED_OUT
+        fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+        if fresh is None:
+            return CLOSE_LOGGED_OUT
+        self.scope["user"] = fresh  # type: ignore[attr-defined]
+        if hasattr(self, "user"):
+            self.user = fresh
+        return 0 if self.allowed() else CLOSE_FORBIDDEN
+
+    async def _guard_close(self, code: int) -> None:
+        self.guard_closed = True
+        await self.close(code=code)  # type: ignore[attr-defined]
+
+    # -- channel-layer events ------------------------------------------------------------------------------
+
+    async def auth_revoked(self, event: dict[str, Any]) -> None:
+        await self._guard_close(CLOSE_LOGGED_OUT)
+
+    async def auth_recheck(self, event: dict[str, Any]) -> None:
+        await self._recheck()
+
+
+# --- announcing (sync code, through the signals below) ----------------------------------------------------
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # noqa: BLE001 - the sockets' own periodic re-check still closes them
+        logger.warning("could not tell %s: %s", group, message.get("type"), exc_info=True)
+
+
+def on_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    """``user_logged_out``: the session's sockets close (the session is flushed right after this)."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        _send(session_group(session_key), {"type": "auth.revoked"})
+
+
+def on_user_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+    """``post_save`` of a user and ``m2m_changed`` of their groups: their sockets re-check, after commit."""
+    action = kwargs.get("action")
+    if action is not None and not action.startswith("post_"):
+        return
+    user_ids = [instance.pk] if isinstance(instance, get_user_model()) else list(kwargs.get("pk_set") or [])
+    for user_id in user_ids:
+        transaction.on_commit(partial(_send, user_group(user_id), {"type": "auth.recheck"}))
+
+
+def connect_signals() -> None:
+    from django.contrib.auth.signals import user_logged_out
+    from django.db.models.signals import m2m_changed, post_save
+
+    user_model = get_user_model()
+    user_logged_out.connect(on_logged_out, dispatch_uid="loopgate.sockets.logged_out")
+    post_save.connect(on_user_changed, sender=user_model, dispatch_uid="loopgate.sockets.user_saved")
+    m2m_changed.connect(on_user_changed, sender=user_model.groups.through, dispatch_uid="loopgate.sockets.groups")
