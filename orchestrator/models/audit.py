@@ -20,6 +20,7 @@ class AuditEntry(models.Model):
         CLAIM = "claim", "claimed"
         RELEASE = "release", "released"
         BUDGET = "budget", "budget change"
+        STORE = "store", "store change"
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -40,7 +40,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from langchain_core.embeddings import Embeddings
@@ -254,11 +254,7 @@ class DjangoStore(BaseStore):
     def _search(self, op: SearchOp, now: datetime.datetime,
                 query_vector: list[float] | None) -> list[tuple[SearchItem, int]]:
         prefix = tuple(op.namespace_prefix)
-        rows = self._live(now)
-        if prefix:
-            text = namespace_text(prefix)
-            # On SQLite LIKE ignores case: the database narrows, in_prefix decides.
-            rows = rows.filter(Q(namespace=text) | Q(namespace__startswith=text + "."))
+        rows = self._live(now).filter(namespace_under(prefix, connections[self.using].vendor))
         rows = rows.order_by("-updated_at", "namespace", "key")
 
         def matching() -> Iterator[StoreItem]:
@@ -343,6 +339,20 @@ class DjangoStore(BaseStore):
              for (namespace, key, path, _), vector in zip(plan.texts, text_vectors)],
             ignore_conflicts=True,  # two paths naming one field (["a", "a"]) keep the first
         )
+
+
+def namespace_under(prefix: tuple[str, ...], vendor: str) -> Q:
+    """Items whose namespace is ``prefix`` or below it, as a lookup that can use an index.
+
+    Postgres: ``LIKE 'a.b.%'`` (escaped by Django). SQLite's LIKE ignores case, so
+    there a range of the byte-ordered text instead: ``/`` is the character after ``.``.
+    """
+    if not prefix:
+        return Q()
+    text = namespace_text(prefix)
+    if vendor == "sqlite":
+        return Q(namespace=text) | Q(namespace__gt=text + ".", namespace__lt=text + "/")
+    return Q(namespace=text) | Q(namespace__startswith=text + ".")
 
 
 def _check_page(limit: Any, offset: Any) -> None:
