@@ -21,7 +21,7 @@ from orchestrator.types import AuthedRequest
 
 class StoreFilterForm(forms.Form):
     namespace = forms.CharField(required=False, max_length=2000, label="Namespace",
-                                help_text="Labels separated by dots; items of the namespaces below it too.",
+                                help_text="labels separated by dots (memories.ada); the namespaces below it are included.",
                                 widget=forms.TextInput(attrs={"placeholder": "memories.ada", "class": "mono"}))
     key = forms.CharField(required=False, max_length=500, label="Key contains")
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
