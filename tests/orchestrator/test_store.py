@@ -15,10 +15,16 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
-from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp, MatchCondition, PutOp, SearchOp
+from langgraph.config import get_store
+from langgraph.graph import END, START, StateGraph
+from langgraph.store.base import (
+    BaseStore, GetOp, InvalidNamespaceError, ListNamespacesOp, MatchCondition, PutOp, SearchOp,
+)
 from langgraph.store.memory import InMemoryStore
+from typing_extensions import TypedDict
 
 from orchestrator.models import StoreItem, StoreVector
+from orchestrator.registry import compile_graph
 from orchestrator.router import HashingEmbeddings
 from orchestrator.store import DjangoStore, InvalidStoreValue
 
@@ -370,3 +376,100 @@ def test_a_random_sequence_of_batches_answers_as_langgraphs_in_memory_store(stor
                 del reference._data[namespace]
             ours, theirs = store.batch(batch), reference.batch(batch)
             assert [comparable(r) for r in ours] == [comparable(r) for r in theirs], batch
+
+
+# -- settings and sweeping -----------------------------------------------------------------------------
+
+
+def words(texts: list[str]) -> list[list[float]]:
+    """An embedding function named in LOOPGATE_STORE_EMBEDDINGS by the settings test."""
+    return HashingEmbeddings(64).embed_documents(texts)
+
+
+def test_the_settings_choose_the_embeddings_the_fields_and_the_ttl() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from orchestrator.store import store_from_settings
+
+    plain = store_from_settings()
+    assert plain.embeddings is None and plain.ttl_config == {"refresh_on_read": True, "default_ttl": None}
+    with override_settings(LOOPGATE_STORE_EMBEDDINGS="loopgate", LOOPGATE_STORE_INDEX_FIELDS=["text"],
+                           LOOPGATE_STORE_TTL_MINUTES=15.0, LOOPGATE_STORE_TTL_REFRESH_ON_READ=False):
+        configured = store_from_settings()
+    assert configured.embeddings is not None and configured.fields == [("text", ["text"])]
+    assert configured.ttl_config == {"refresh_on_read": False, "default_ttl": 15.0}
+    with override_settings(LOOPGATE_STORE_EMBEDDINGS="tests.orchestrator.test_store:words"):
+        store = store_from_settings()
+    store.put(("s",), "k", {"text": "a sentence about gardens"})
+    assert StoreVector.objects.get().embedding == pytest.approx(words(['{"text": "a sentence about gardens"}'])[0])
+    for spec in ("no-colon", "tests.orchestrator.test_store:missing", "no_such_module:x"):
+        with override_settings(LOOPGATE_STORE_EMBEDDINGS=spec), pytest.raises(ImproperlyConfigured):
+            store_from_settings()
+
+
+def test_the_sweep_task_deletes_expired_items_and_is_scheduled() -> None:
+    from unittest import mock
+
+    from django.test import override_settings
+
+    from orchestrator import tasks
+    from orchestrator.celery import schedule_periodic_tasks
+    from orchestrator.store import get_store as loopgate_store
+
+    loopgate_store().put(("t",), "old", {"v": 1}, ttl=1)
+    loopgate_store().put(("t",), "new", {"v": 1}, ttl=1)
+    StoreItem.objects.filter(key="old").update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert tasks.sweep_store() == 1
+    assert list(StoreItem.objects.values_list("key", flat=True)) == ["new"]
+
+    sender = mock.Mock()
+    with override_settings(LOOPGATE_STORE_SWEEP_SECONDS=42):
+        schedule_periodic_tasks(sender)
+    calls = {c.kwargs["name"]: c.args for c in sender.add_periodic_task.call_args_list}
+    assert calls["sweep expired store items"][0] == 42.0
+    sender.signature.assert_any_call("orchestrator.tasks.sweep_store")
+
+
+# -- inside graphs, in this process ---------------------------------------------------------------------
+
+
+class Notes(TypedDict, total=False):
+    user: str
+    note: str
+    seen: list[str]
+
+
+async def anote(state: Notes) -> dict[str, Any]:
+    store = get_store()
+    namespace = ("notes", state["user"])
+    seen = [item.value["note"] for item in await store.asearch(namespace, limit=100)]
+    await store.aput(namespace, f"n{len(seen)}", {"note": state["note"]})
+    return {"seen": sorted(seen)}
+
+
+def note(state: Notes, *, store: BaseStore) -> dict[str, Any]:
+    namespace = ("notes", state["user"])
+    seen = [item.value["note"] for item in store.search(namespace, limit=100)]
+    store.put(namespace, f"n{len(seen)}", {"note": state["note"]})
+    return {"seen": sorted(seen)}
+
+
+def notes_graph(node: Any, store: DjangoStore) -> Any:
+    builder = StateGraph(Notes)
+    builder.add_node("note", node)
+    builder.add_edge(START, "note")
+    builder.add_edge("note", END)
+    return compile_graph(builder, None, store)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sqlite"])
+@pytest.mark.parametrize("alias", ALIASES)
+def test_sync_and_async_nodes_share_the_store_across_invocations(alias: str) -> None:
+    store = DjangoStore(alias)
+    sync_graph, async_graph = notes_graph(note, store), notes_graph(anote, store)
+    assert sync_graph.invoke({"user": "ada", "note": "one"})["seen"] == []
+    assert async_to_sync(async_graph.ainvoke)({"user": "ada", "note": "two"})["seen"] == ["one"]
+    assert sync_graph.invoke({"user": "ada", "note": "three"})["seen"] == ["one", "two"]
+    assert sync_graph.invoke({"user": "bob", "note": "x"})["seen"] == []
+    assert StoreItem.objects.using(alias).filter(namespace="notes.ada").count() == 3
