@@ -9,6 +9,7 @@ missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` fails loudly instead of falling back
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -349,6 +350,10 @@ LOOPGATE_EMBEDDINGS_LOCAL_MODEL = env_str("LOOPGATE_EMBEDDINGS_LOCAL_MODEL", "al
 # fields it embeds, the default TTL of new items in minutes ("" none), whether reads refresh
 # a TTL, and how often expired items are deleted.
 LOOPGATE_STORE_EMBEDDINGS = env_str("LOOPGATE_STORE_EMBEDDINGS", "") or ""
+if LOOPGATE_STORE_EMBEDDINGS not in ("", "loopgate") and not re.fullmatch(
+        r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", LOOPGATE_STORE_EMBEDDINGS):
+    raise ImproperlyConfigured(
+        f"LOOPGATE_STORE_EMBEDDINGS is empty, loopgate or package.module:attr, got {LOOPGATE_STORE_EMBEDDINGS!r}")
 LOOPGATE_STORE_INDEX_FIELDS = env_list("LOOPGATE_STORE_INDEX_FIELDS", ["$"]) or ["$"]
 LOOPGATE_STORE_TTL_MINUTES: float | None = None
 if _ttl := (env_str("LOOPGATE_STORE_TTL_MINUTES", "") or ""):

@@ -408,6 +408,16 @@ def test_the_settings_choose_the_embeddings_the_fields_and_the_ttl() -> None:
             store_from_settings()
 
 
+@pytest.mark.parametrize("env", [{"LOOPGATE_STORE_EMBEDDINGS": "not a spec"}, {"LOOPGATE_STORE_TTL_MINUTES": "-3"},
+                                 {"LOOPGATE_STORE_TTL_MINUTES": "a week"}])
+def test_bad_store_settings_stop_the_start_up_saying_which(env: dict[str, str], tmp_path: Any) -> None:
+    from tests.orchestrator.test_settings import load
+
+    result = load(DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3", **env)
+    assert result.returncode != 0
+    assert f"{next(iter(env))} must be" in result.stderr or f"{next(iter(env))} is empty" in result.stderr
+
+
 def test_the_sweep_task_deletes_expired_items_and_is_scheduled() -> None:
     from unittest import mock
 
