@@ -49,7 +49,8 @@ class StorePageTests(PageTestCase):
         self.assertEqual(response.context["listing"].namespaces[0], ("memories.ada", 2))
         self.assertContains(response, "likes tea")
         self.assertContains(response, "never")  # no TTL
-        self.assertContains(response, ">in 1 h<")  # the TTL of 60 minutes
+        born = StoreItem.objects.get(key="born")  # a TTL of 60 minutes: when it expires, as a time
+        self.assertContains(response, f'<time datetime="{born.expires_at.isoformat()}"')
 
     def test_the_namespace_filter_takes_labels_and_what_is_below_and_case_matters(self) -> None:
         self.login("admin")
