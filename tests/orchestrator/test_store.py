@@ -483,3 +483,33 @@ def test_sync_and_async_nodes_share_the_store_across_invocations(alias: str) -> 
     assert sync_graph.invoke({"user": "ada", "note": "three"})["seen"] == ["one", "two"]
     assert sync_graph.invoke({"user": "bob", "note": "x"})["seen"] == []
     assert StoreItem.objects.using(alias).filter(namespace="notes.ada").count() == 3
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sqlite"])
+@pytest.mark.parametrize("alias", ALIASES)
+def test_concurrent_writers_of_the_same_keys_leave_one_item_and_one_set_of_vectors_each(alias: str) -> None:
+    import threading
+
+    from django.db import connections
+
+    store = semantic(alias)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for round in range(10):
+                store.batch([PutOp(("race",), f"k{(n + round) % 3}", {"text": f"writer {n} round {round}"}),
+                             SearchOp(("race",), query="writer round", limit=3)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections[alias].close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(StoreItem.objects.using(alias).values_list("key", flat=True)) == ["k0", "k1", "k2"]
+    assert StoreVector.objects.using(alias).count() == 3
