@@ -295,13 +295,17 @@ class DjangoStore(BaseStore):
     def _refresh_ttl(self, ids: set[int], now: datetime.datetime) -> None:
         if not ids:
             return
-        rows = StoreItem.objects.using(self.using).filter(id__in=list(ids), ttl_minutes__isnull=False)
+        id_list = sorted(ids)
         by_ttl: dict[float, list[int]] = defaultdict(list)
-        for row_id, minutes in rows.values_list("id", "ttl_minutes"):
-            by_ttl[minutes].append(row_id)
+        for start in range(0, len(id_list), IDS_PER_QUERY):
+            rows = StoreItem.objects.using(self.using).filter(id__in=id_list[start:start + IDS_PER_QUERY],
+                                                              ttl_minutes__isnull=False)
+            for row_id, minutes in rows.values_list("id", "ttl_minutes"):
+                by_ttl[minutes].append(row_id)
         for minutes, row_ids in by_ttl.items():
-            StoreItem.objects.using(self.using).filter(id__in=row_ids).update(
-                expires_at=now + datetime.timedelta(minutes=minutes))
+            for start in range(0, len(row_ids), IDS_PER_QUERY):
+                StoreItem.objects.using(self.using).filter(id__in=row_ids[start:start + IDS_PER_QUERY]).update(
+                    expires_at=now + datetime.timedelta(minutes=minutes))
 
     def _write(self, plan: _Plan, text_vectors: list[list[float]], now: datetime.datetime) -> None:
         items = StoreItem.objects.using(self.using)

@@ -513,3 +513,11 @@ def test_concurrent_writers_of_the_same_keys_leave_one_item_and_one_set_of_vecto
     assert errors == []
     assert sorted(StoreItem.objects.using(alias).values_list("key", flat=True)) == ["k0", "k1", "k2"]
     assert StoreVector.objects.using(alias).count() == 3
+
+
+def test_a_large_search_refreshes_the_ttl_of_every_item_it_returns(store: DjangoStore) -> None:
+    store.batch([PutOp(("many",), f"k{n:04}", {"n": n}, ttl=60) for n in range(1200)])
+    soon = timezone.now() + datetime.timedelta(minutes=1)
+    rows(store).update(expires_at=soon)
+    assert len(store.search(("many",), limit=2000)) == 1200
+    assert not rows(store).filter(expires_at=soon).exists()
