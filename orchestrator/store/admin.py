@@ -12,7 +12,6 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 
 from orchestrator import roles
 from orchestrator.audit import audit_record
@@ -97,6 +96,3 @@ def store_namespace_delete(*, user: User, prefix: tuple[str, ...]) -> int:
                          comment=f"{deleted} item{'s' if deleted != 1 else ''}")
     return deleted
 
-
-def is_expired(item: StoreItem) -> bool:
-    return item.expires_at is not None and item.expires_at <= timezone.now()
