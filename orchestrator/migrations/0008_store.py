@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestrator', '0006_execution_tokens_reserved'),
+        ('orchestrator', '0007_execution_shared_thread'),
     ]
 
     operations = [
