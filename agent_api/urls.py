@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from agent_api import api
+from agent_api import api, store
 
 T = "threads/<str:thread_id>"
 R = "threads/<str:thread_id>/runs/<str:run_id>"
@@ -45,5 +45,7 @@ urlpatterns = [
     path("runs/batch", api.not_supported("Batches of runs")),
     path("runs/cancel", api.RunCancelManyApi.as_view()),
     re_path(r"^runs/crons", api.not_served("Crons")),
-    re_path(r"^store(/.*)?$", api.not_served("The store (client.store, issue 13)")),
+    path("store/items", store.StoreItemApi.as_view()),
+    path("store/items/search", store.StoreSearchApi.as_view()),
+    path("store/namespaces", store.StoreNamespacesApi.as_view()),
 ]

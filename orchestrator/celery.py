@@ -31,6 +31,11 @@ def schedule_periodic_tasks(sender: Celery, **kwargs: Any) -> None:
         float(settings.LOOPGATE_APPROVAL_EXPIRY_SECONDS), sender.signature("approvals.tasks.expire_overdue"),
         name="expire overdue approvals",
     )
+    # Items of the Store whose TTL ran out are deleted (reads ignore them already).
+    sender.add_periodic_task(
+        float(settings.LOOPGATE_STORE_SWEEP_SECONDS), sender.signature("orchestrator.tasks.sweep_store"),
+        name="sweep expired store items",
+    )
     # Retention (ops/retention.py): only when a policy is set; otherwise everything is kept.
     if settings.LOOPGATE_RETENTION_DAYS or settings.LOOPGATE_RETENTION_KEEP_CHECKPOINTS:
         sender.add_periodic_task(

@@ -45,6 +45,7 @@ def _reconcile_forever() -> None:
     from django.db import close_old_connections
 
     from orchestrator.runner import executions_reconcile
+    from orchestrator.store import get_store
 
     stop = threading.Event()
     first = True
@@ -52,8 +53,10 @@ def _reconcile_forever() -> None:
         try:
             # At start-up every queued or orphaned execution is ours to pick up.
             executions_reconcile(queued_older_than=0 if first else None)
-            # No beat runs in embedded mode: overdue approvals expire here.
+            # No beat runs in embedded mode: overdue approvals expire here, and expired
+            # Store items go (an indexed query on expires_at, cheap at this pace).
             hooks.human_gate().expire_overdue()
+            get_store().sweep_ttl()
         except Exception:  # noqa: BLE001 - try again at the next tick
             logger.warning("reconciler tick failed", exc_info=True)
         finally:

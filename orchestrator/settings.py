@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -365,6 +366,28 @@ if LOOPGATE_EMBEDDINGS not in ("auto", "endpoint", "local", "hashing"):
     )
 LOOPGATE_EMBEDDINGS_MODEL = env_str("LOOPGATE_EMBEDDINGS_MODEL", "text-embedding-3-small") or "text-embedding-3-small"
 LOOPGATE_EMBEDDINGS_LOCAL_MODEL = env_str("LOOPGATE_EMBEDDINGS_LOCAL_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-L6-v2"
+
+# The Store (LangGraph's long-term memory, orchestrator/store): its embedding function for
+# semantic search ("" none; "loopgate": the embeddings of LOOPGATE_EMBEDDINGS; or
+# "package.module:attr", a LangChain Embeddings or a function of a list of texts), the
+# fields it embeds, the default TTL of new items in minutes ("" none), whether reads refresh
+# a TTL, and how often expired items are deleted.
+LOOPGATE_STORE_EMBEDDINGS = env_str("LOOPGATE_STORE_EMBEDDINGS", "") or ""
+if LOOPGATE_STORE_EMBEDDINGS not in ("", "loopgate") and not re.fullmatch(
+        r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", LOOPGATE_STORE_EMBEDDINGS):
+    raise ImproperlyConfigured(
+        f"LOOPGATE_STORE_EMBEDDINGS is empty, loopgate or package.module:attr, got {LOOPGATE_STORE_EMBEDDINGS!r}")
+LOOPGATE_STORE_INDEX_FIELDS = env_list("LOOPGATE_STORE_INDEX_FIELDS", ["$"]) or ["$"]
+LOOPGATE_STORE_TTL_MINUTES: float | None = None
+if _ttl := (env_str("LOOPGATE_STORE_TTL_MINUTES", "") or ""):
+    try:
+        LOOPGATE_STORE_TTL_MINUTES = float(_ttl)
+    except ValueError:
+        LOOPGATE_STORE_TTL_MINUTES = -1.0
+    if not LOOPGATE_STORE_TTL_MINUTES > 0:
+        raise ImproperlyConfigured(f"LOOPGATE_STORE_TTL_MINUTES must be a positive number of minutes, got {_ttl!r}")
+LOOPGATE_STORE_TTL_REFRESH_ON_READ = env_bool("LOOPGATE_STORE_TTL_REFRESH_ON_READ", True)
+LOOPGATE_STORE_SWEEP_SECONDS = env_int("LOOPGATE_STORE_SWEEP_SECONDS", 300, minimum=1)
 
 # --- Auth ------------------------------------------------------------------------
 LOGIN_URL = "login"

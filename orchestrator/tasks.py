@@ -20,3 +20,11 @@ def reconcile() -> int:
     from orchestrator.runner import executions_reconcile
 
     return executions_reconcile()
+
+
+@shared_task(ignore_result=True)
+def sweep_store() -> int:
+    """Delete the Store's expired items (reads already ignore them; this frees the rows)."""
+    from orchestrator.store import get_store
+
+    return get_store().sweep_ttl()

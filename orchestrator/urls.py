@@ -24,6 +24,7 @@ urlpatterns = [
     path("budgets/default/", views.budget_default_set, name="budget_default_set"),
     path("budgets/graphs/<str:name>/", views.graph_budget_set, name="graph_budget_set"),
     path("executions/<uuid:execution_id>/budget/", views.execution_budget_raise, name="execution_budget_raise"),
+    path("store/", include("orchestrator.store.urls")),
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),
     path("api/", include("orchestrator.api.urls")),

@@ -9,5 +9,6 @@ from orchestrator.models.checkpoints import Checkpoint as Checkpoint
 from orchestrator.models.checkpoints import CheckpointBlob as CheckpointBlob
 from orchestrator.models.checkpoints import CheckpointWrite as CheckpointWrite
 from orchestrator.models.execution import Execution
+from orchestrator.models.store import StoreItem as StoreItem, StoreVector as StoreVector
 
 __all__ = ["Execution"]

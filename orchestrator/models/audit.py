@@ -21,6 +21,7 @@ class AuditEntry(models.Model):
         RELEASE = "release", "released"
         BUDGET = "budget", "budget change"
         LOCKOUT = "lockout", "login lockout"
+        STORE = "store", "store change"
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -1,4 +1,4 @@
-"""Compiling a registered graph with Loopgate's checkpointer, keeping what its author set."""
+"""Compiling a registered graph with Loopgate's checkpointer and store, keeping what its author set."""
 
 from __future__ import annotations
 
@@ -6,27 +6,29 @@ import copy
 from typing import Any
 
 
-def compile_graph(graph: Any, checkpointer: Any) -> Any:
-    """Compile ``graph`` (a StateGraph or a compiled graph) with ``checkpointer``.
+def compile_graph(graph: Any, checkpointer: Any, store: Any = None) -> Any:
+    """Compile ``graph`` (a StateGraph or a compiled graph) with ``checkpointer`` and ``store``.
 
     A compiled graph is compiled again from its builder with the same
-    interrupt_before / interrupt_after, store, cache, name and config, so a
+    interrupt_before / interrupt_after, cache, name and config, so a
     static breakpoint its author set still stops the run (and becomes an
-    approval). A compiled graph's own checkpointer is replaced by ours.
+    approval). A compiled graph's own checkpointer is replaced by ours, and so
+    is its store when ``store`` is given (as LangGraph's own server does: the
+    memory must outlive the process); without one it keeps its own.
     """
     from langgraph.graph import StateGraph
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.pregel import Pregel
 
     if isinstance(graph, StateGraph):
-        return _compile_builder(graph, checkpointer)
+        return _compile_builder(graph, checkpointer, store=store)
     if isinstance(graph, CompiledStateGraph):
         compiled = _compile_builder(
             graph.builder,
             checkpointer,
             interrupt_before=_as_interrupts(graph.interrupt_before_nodes),
             interrupt_after=_as_interrupts(graph.interrupt_after_nodes),
-            store=graph.store,
+            store=store if store is not None else graph.store,
             cache=graph.cache,
             debug=graph.debug,
             name=graph.name,
@@ -41,7 +43,10 @@ def compile_graph(graph: Any, checkpointer: Any) -> Any:
         return compiled
     if isinstance(graph, Pregel):
         # No builder (e.g. the functional API's @entrypoint): copy with our saver.
-        return graph.copy(update={"checkpointer": checkpointer})
+        update = {"checkpointer": checkpointer}
+        if store is not None:
+            update["store"] = store
+        return graph.copy(update=update)
     raise TypeError(f"{type(graph).__name__} is not a StateGraph or a compiled graph")
 
 

@@ -59,24 +59,25 @@ class GraphEntry:
 
     @property
     def compiled(self) -> CompiledStateGraph:
-        """The graph compiled with Loopgate's checkpointer, built on first use.
+        """The graph compiled with Loopgate's checkpointer and store, built on first use.
 
-        Imported here, not at module level: the checkpointer needs the models,
+        Imported here, not at module level: the checkpointer and the store need the models,
         and the registry is loaded by system checks before they may be ready.
         """
         if self._compiled is None:
             self._raise_if_broken()
             from orchestrator.checkpointer import get_checkpointer
+            from orchestrator.store import get_store
 
             # Two threads may both compile on first use; either result is
             # equivalent, so no lock is needed.
-            self._compiled = self.compile(get_checkpointer())
+            self._compiled = self.compile(get_checkpointer(), store=get_store())
         return self._compiled
 
-    def compile(self, checkpointer: Any) -> CompiledStateGraph:
-        """Compile with the given saver, keeping the entry's interrupts and settings."""
+    def compile(self, checkpointer: Any, store: Any = None) -> CompiledStateGraph:
+        """Compile with the given saver (and store), keeping the entry's interrupts and settings."""
         self._raise_if_broken()
-        return compile_graph(self.source_graph, checkpointer)
+        return compile_graph(self.source_graph, checkpointer, store)
 
     def gates(self, pregel: Any = None) -> dict[str, str]:
         """The graph's (or one of its subgraphs') human gates, each with why (see ``orchestrator.gates``)."""

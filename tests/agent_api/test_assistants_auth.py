@@ -90,9 +90,9 @@ class AuthTests:
         with pytest.raises(PermissionDeniedError):
             outsider.threads.create()
 
-    def test_streaming_and_the_store_answer_501_naming_what_is_missing(self, lg) -> None:
+    def test_streaming_answers_501_naming_what_is_missing(self, lg) -> None:
         token = lg.tokens["operator"]
-        for method, path in (("POST", "/runs/stream"), ("PUT", "/store/items"), ("POST", "/store/items/search")):
+        for method, path in (("POST", "/runs/stream"), ("POST", "/threads/x/runs/stream")):
             answer = httpx.request(method, f"{lg.url}{path}", json={}, headers={"x-api-key": token})
             assert answer.status_code == 501, (path, answer.text)
             assert "not served by Loopgate yet" in answer.json()["detail"]
