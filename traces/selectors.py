@@ -217,6 +217,15 @@ def execution_pending_approvals(*, execution: Execution) -> list[PendingApproval
     return [PendingApproval(id=i, node=node, url=approval_url(i), created_at=created) for i, node, created in rows]
 
 
+def fork_start(*, execution: Execution) -> Step | None:
+    """A fork's first step, the edit (or replay) it started from; None for an execution that is not a fork."""
+    if execution.parent_id is None:
+        return None
+    first = Step.objects.filter(execution=execution).order_by("id").first()
+    label = (first.nodes or [""])[0] if first is not None else ""
+    return first if label == "replay" or str(label).startswith("edit") else None
+
+
 # --- lineage ---------------------------------------------------------------------------------------------
 
 

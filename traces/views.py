@@ -62,7 +62,8 @@ def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse
     node = param_text(request.GET, "node", max_length=200)
     after = _after(request)
     ctx: dict[str, Any] = {"tab": "timeline", "node": node, "after": after,
-                           "page": selectors.step_page(execution=execution, after=after, node=node)}
+                           "page": selectors.step_page(execution=execution, after=after, node=node),
+                           "fork_start": selectors.fork_start(execution=execution)}
     ctx.update(fragments.header_context(execution=execution, user=request.user))
     ctx.update(fragments.diagram_context(execution=execution))
     ctx.update(fragments.now_context(execution=execution))

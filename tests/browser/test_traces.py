@@ -146,6 +146,8 @@ def test_an_operator_forks_a_seed_run_at_a_middle_step_with_edited_reports(page,
     expect(page.locator("#timeline-rows details.step").first).to_contain_text("edit")
     page.locator(".final-state > summary").click()
     expect(page.locator(".final-state")).to_contain_text("Edited by otto: start from Temporal")
+    expect(page.locator(".trace-aside")).to_contain_text("Started from")
+    screenshot(page, "execution-fork")
 
     page.get_by_role("link", name="Lineage").click()
     expect(page.locator(".lineage-tree")).to_contain_text(parent.short_id)

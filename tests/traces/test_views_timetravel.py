@@ -84,6 +84,9 @@ class ForkViewTests(TimeTravelPageTestCase):
         assert f"Forked from step 2 of {self.parent.short_id} as {fork.short_id}." in page
         assert "Fork of" in page and f'href="{reverse("traces:execution", args=[self.parent.id])}"' in page
         assert '<span class="node-chip">edit</span>' in page
+        # Its page shows what it started from (the edit), not the parent's original input as its input.
+        assert "<h2>Started from</h2>" in page and "An edit of" in page
+        assert "edited" in page and "The parent's original input" in page
 
     def test_htmx_is_sent_to_the_fork_with_hx_redirect(self) -> None:
         self.login("admin")
