@@ -331,3 +331,43 @@ def token_meter(used: Any, budget: Any = None, show_text: bool = True) -> SafeSt
         f"{percent:.1f}",
         text if show_text else "",
     )
+
+
+# --- docstrings ----------------------------------------------------------------------------------------
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_LITERAL = re.compile(r"``(.+?)``|`([^`]+)`")
+
+
+def _inline(text: str) -> str:
+    """Escaped text with ``literals`` as <code> (the escaping happens first, so nothing else becomes HTML)."""
+    out, last = [], 0
+    for match in _LITERAL.finditer(text):
+        out.append(escape(text[last:match.start()]))
+        out.append(format_html("<code>{}</code>", match.group(1) or match.group(2)))
+        last = match.end()
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+@register.filter
+def docstring(text: Any) -> SafeString:
+    """A graph's docstring as people read it: paragraphs, lists, ``literals`` in code, the rest as text.
+    Lines of a paragraph join (docstrings wrap at 79 columns); a list item's indented lines join the item."""
+    blocks: list[str] = []
+    for chunk in re.split(r"\n\s*\n", str(text or "").strip()):
+        lines = [line.rstrip() for line in chunk.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if _LIST_ITEM.match(lines[0]):
+            items: list[str] = []
+            for line in lines:
+                if _LIST_ITEM.match(line) or not items:
+                    items.append(_LIST_ITEM.sub("", line).strip())
+                else:
+                    items[-1] += " " + line.strip()
+            tag = "ol" if re.match(r"^\s*\d", lines[0]) else "ul"
+            blocks.append(f"<{tag}>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + f"</{tag}>")
+        else:
+            blocks.append("<p>" + _inline(" ".join(line.strip() for line in lines)) + "</p>")
+    return mark_safe("".join(blocks))  # noqa: S308 - every piece was escaped by _inline

@@ -202,3 +202,25 @@ class TemplateLibrariesTests(SimpleTestCase):
             render("{% json_view v %}", v={})
         with self.assertRaises(TemplateSyntaxError):
             render("{{ d|diff_summary }}", d=[])
+
+
+class DocstringTests(SimpleTestCase, AssertSafeMixin):
+    """The Graphs page showed docstrings as raw reStructuredText (issue 14)."""
+
+    def test_paragraphs_lists_and_literals(self):
+        doc = ("Watch an account's costs and shut down an idle\ncluster after the owner approves.\n\n"
+               "Input: ``account`` (required) and\n``approval_timeout_seconds``.\n\n"
+               "- monitor: finds the spike\n- diagnose: finds the idle cluster,\n  its owner and manager\n\n"
+               "1. one\n2. two")
+        html = render("{{ d|docstring }}", d=doc)
+        self.assertEqual(html, (
+            "<p>Watch an account&#x27;s costs and shut down an idle cluster after the owner approves.</p>"
+            "<p>Input: <code>account</code> (required) and <code>approval_timeout_seconds</code>.</p>"
+            "<ul><li>monitor: finds the spike</li><li>diagnose: finds the idle cluster, its owner and manager</li></ul>"
+            "<ol><li>one</li><li>two</li></ol>"))
+
+    def test_hostile_text_stays_text(self):
+        for hostile in (HOSTILE, f"``{HOSTILE}``", f"- {HOSTILE}\n- ``{HOSTILE}``"):
+            with self.subTest(hostile=hostile):
+                self.assertNoLiveMarkup(render("{{ d|docstring }}", d=hostile))
+                self.assertNoLiveMarkup(render("{{ d|docstring }}", d=mark_safe(hostile)))
