@@ -262,7 +262,10 @@ def execution_compare(request: AuthedRequest, execution_id: UUID) -> HttpRespons
     ctx: dict[str, Any] = {"tab": "lineage", "other": other}
     ctx.update(fragments.header_context(execution=execution, user=request.user))
     if other is None:
-        ctx["problem"] = "Pick an execution to compare with: this one has no parent."
+        # No parent to default to: offer the other executions of the graph, newest first.
+        ctx["candidates"] = list(core.execution_list_for_user(user=request.user)
+                                 .filter(graph_name=execution.graph_name).exclude(id=execution.id)
+                                 .select_related("created_by").order_by("-created_at")[:25])
         return render(request, "traces/compare.html", ctx)
     if other.graph_name != execution.graph_name:
         ctx["problem"] = "Only executions of the same graph can be compared."

@@ -152,3 +152,11 @@ class LineagePageTests(TimeTravelPageTestCase):
         assert "Row 1 side by side" in page
         assert page.count('class="json-view"') >= 2
         assert "reports[0]" in page
+
+    def test_an_execution_without_a_parent_offers_a_picker_of_other_runs(self) -> None:
+        self.login("operator")
+        other = fixture_execution(graph_name=self.parent.graph_name, graph_version=self.parent.graph_version)
+        page = self.client.get(reverse("traces:compare", args=[self.parent.id])).content.decode()
+        assert "Compare with…" in page and "has no parent" in page
+        assert f'<option value="{other.id}">' in page and f'value="{self.parent.id}"' not in page
+        assert 'name="with"' in page and "form-error" not in page
