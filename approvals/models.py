@@ -75,6 +75,20 @@ class Approval(models.Model):
         return self.status == self.Status.PENDING
 
     @property
+    def is_high_stakes(self) -> bool:
+        """Marked high-stakes by the graph: ``"high_stakes": true`` in the interrupt's payload (or in one of
+        its action requests), or a graph listed in ``LOOPGATE_HIGH_STAKES_GRAPHS``. One key does not decide it."""
+        from django.conf import settings
+
+        graphs = getattr(settings, "LOOPGATE_HIGH_STAKES_GRAPHS", []) or []
+        if "*" in graphs or (graphs and self.execution_id and self.execution.graph_name in graphs):
+            return True
+        payload = self.payload
+        requests = payload.get("action_requests") if isinstance(payload, dict) else payload
+        flagged = [payload] + (list(requests) if isinstance(requests, list) else [])
+        return any(isinstance(item, dict) and item.get("high_stakes") is True for item in flagged)
+
+    @property
     def short_id(self) -> str:
         return str(self.id)[:8]
 

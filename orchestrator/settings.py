@@ -317,6 +317,8 @@ for _item in env_list("LOOPGATE_APPROVAL_TIMEOUTS", []):
     LOOPGATE_APPROVAL_TIMEOUTS[_name.strip()] = int(_seconds)
 # Graphs whose approvals the user who started the execution may not decide ("*" for all).
 LOOPGATE_FOUR_EYES_GRAPHS = env_list("LOOPGATE_FOUR_EYES_GRAPHS", [])
+# Graphs whose approvals are all high-stakes: one key does not decide them (approvals.js asks for a second).
+LOOPGATE_HIGH_STAKES_GRAPHS = env_list("LOOPGATE_HIGH_STAKES_GRAPHS", [])
 # Hosts a run of the LangGraph-compatible API may name as its `webhook` (the URL comes from the
 # request, so only hosts an admin allowed are ever called); empty: run webhooks are refused.
 LOOPGATE_RUN_WEBHOOK_HOSTS = env_list("LOOPGATE_RUN_WEBHOOK_HOSTS", [])

@@ -429,6 +429,18 @@ class DetailViewTests(ApprovalViewTestCase):
         self.assertContains(third, "what you just sent was not applied")
         assert AuditEntry.objects.filter(approval_id=approval.id).count() == 1
 
+    def test_high_stakes_comes_from_the_payload_or_the_graphs_setting(self) -> None:
+        flagged = make_approval(value={"action_requests": [{"name": "drop_table", "args": {}, "high_stakes": True}],
+                                       "review_configs": [{"action_name": "drop_table",
+                                                           "allowed_decisions": ["approve", "reject"]}]})
+        plain = make_approval(value="ok?")
+        assert flagged.is_high_stakes and not plain.is_high_stakes
+        with self.settings(LOOPGATE_HIGH_STAKES_GRAPHS=[plain.execution.graph_name]):
+            assert Approval.objects.get(id=plain.id).is_high_stakes
+        self.login("reviewer")
+        self.assertContains(self.client.get(reverse("approvals:detail", args=[flagged.id])), 'data-high-stakes="1"')
+        self.assertNotContains(self.client.get(reverse("approvals:detail", args=[plain.id])), "data-high-stakes")
+
     def test_several_actions_are_decided_each_with_its_own_choice(self) -> None:
         value = {"action_requests": [HITL_VALUE["action_requests"][0],
                                      {"name": "delete_file", "args": {"path": "/tmp/report.pdf"}}],

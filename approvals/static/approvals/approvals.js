@@ -73,6 +73,19 @@
     if (out) { var n = selectedCount(); out.textContent = n ? n + " selected" : ""; }
   }
 
+  // --- high-stakes actions: one key arms, the same key again within 3 s decides -------------------
+  var armed = null;  // {key, until}
+  function confirmed(key, what, hint) {
+    var now = Date.now();
+    if (armed && armed.key === key && now < armed.until) { armed = null; if (hint) hint.hidden = true; return true; }
+    armed = { key: key, until: now + 3000 };
+    var text = "High-stakes: press " + key + " again to " + what + ".";
+    if (hint) { hint.textContent = text; hint.hidden = false; }
+    if (window.loopgate) window.loopgate.announce(text);
+    window.setTimeout(function () { if (hint && armed === null) hint.hidden = true; }, 3100);
+    return false;
+  }
+
   function bulk(decision) {
     var row = currentRow();
     if (!selectedCount() && row) {
@@ -80,6 +93,10 @@
       if (box) box.checked = true;
     }
     if (!selectedCount()) return;
+    var risky = document.querySelector("#approval-rows tr[data-high-stakes] input[name=ids]:checked");
+    if (risky && decision === "approve" && !confirmed("a", "approve what is selected, high-stakes included",
+                                                      document.querySelector("[data-selected-count]"))) return;
+    keep = current;
     var button = document.querySelector('#bulk-form button[name=decision][value="' + decision + '"]');
     if (button) button.click();
   }
@@ -146,6 +163,9 @@
     if (!document.getElementById("decision")) return false;
     var key = event.key;
     var comment = document.querySelector("#decision textarea[name=comment]");
+    var decision = document.getElementById("decision");
+    if (key === "a" && decision.hasAttribute("data-high-stakes") &&
+        !confirmed("a", "approve", decision.querySelector("[data-key-confirm]"))) return true;
     if (key === "a") return press("a");
     if (key === "e") return openEdit("edit-0");
     if (key === "r") return press("r");
@@ -175,5 +195,12 @@
     updateCount();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
-  document.addEventListener("htmx:afterSettle", function () { current = -1; updateCount(); });
+  // After a bulk decision the rows are new: keep the place, so the next row has the focus (e, a, r work on).
+  var keep = -1;
+  document.addEventListener("htmx:afterSettle", function () {
+    current = -1;
+    if (keep >= 0 && rows().length) mark(Math.min(keep, rows().length - 1));
+    keep = -1;
+    updateCount();
+  });
 })();
