@@ -339,9 +339,9 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
         raise
     except GraphRecursionError as exc:
         reason = (
-            f"Stopped at the step limit: the graph ran {execution.recursion_limit} steps without ending "
-            f"(recursion limit {execution.recursion_limit}). A loop that never meets its exit condition "
-            "usually causes this; raise the limit if the graph really needs more steps."
+            f"Stopped at the step limit: the graph took {execution.recursion_limit} steps in one run without "
+            f"ending (its recursion limit). A loop that never meets its exit condition usually causes this; "
+            "raise the limit if the graph really needs more steps."
         )
         _finish(execution.id, worker, Status.FAILED, state=_state_or_none(execution, config),
                 error={"type": type(exc).__name__, "message": str(exc), "reason": reason, "node": observers.failed_node,

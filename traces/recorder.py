@@ -145,7 +145,10 @@ class TraceRecorder:
                     started_at=step_started,
                     finished_at=ts,
                 )
-                Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
+                if names != ["__start__"]:
+                    # Steps as LangGraph counts them against the recursion limit: the input's own
+                    # step (``__start__``) is shown in the timeline but not counted.
+                    Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
                 transaction.on_commit(partial(live.announce_step, self.execution_id, step.id))
         except IntegrityError:
             return None  # recorded before (a replay of an already-recorded checkpoint)

@@ -85,7 +85,7 @@ class RunnerOutcomeTests:
         nodes = [s.node for s in Step.objects.filter(execution=execution).order_by("step")]
         assert nodes[0] == "__start__"
         assert nodes[1:] == ["researcher", "supervisor"] * (len(nodes[1:]) // 2)
-        assert execution.step_count == len(nodes)
+        assert execution.step_count == len(nodes) - 1  # the input's __start__ step is shown, not counted
 
     def test_a_graph_that_loops_forever_fails_at_its_step_limit(self, worker) -> None:  # type: ignore[no-untyped-def]
         worker()
@@ -95,6 +95,9 @@ class RunnerOutcomeTests:
         assert execution.status == Status.FAILED
         assert "step limit" in execution.error["reason"]
         assert execution.error["type"] == "GraphRecursionError"
+        # One rule for the count: the page's "Steps N / 7 limit per run" and the message agree.
+        assert "took 7 steps in one run" in execution.error["reason"]
+        assert execution.step_count == 7
 
     def test_a_node_that_raises_fails_the_execution_naming_the_node(self, worker) -> None:  # type: ignore[no-untyped-def]
         worker()
@@ -215,7 +218,7 @@ class RunnerTraceTests:
         steps = list(Step.objects.filter(execution=execution).order_by("step"))
         assert [s.step for s in steps] == [0, 1, 2]
         assert steps[2].update == {"ask": {"log": ["asked: yes"]}, "side": {"log": ["side"]}}
-        assert execution.step_count == 3
+        assert execution.step_count == 2  # the two node steps; the input's __start__ step is not counted
 
     def test_every_step_is_announced_on_the_channel_layer_as_it_happens(self, worker) -> None:  # type: ignore[no-untyped-def]
         from asgiref.sync import async_to_sync
