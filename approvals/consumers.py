@@ -23,7 +23,7 @@ from approvals import selectors
 from approvals.live import INBOX_GROUP
 from approvals.models import Approval
 from orchestrator import roles
-from orchestrator.params import BadParameter, param_float, param_text
+from orchestrator.params import BadParameter, param_float, param_text, param_uuid
 from orchestrator.sockets import GuardedSocket
 
 
@@ -44,10 +44,13 @@ class ApprovalsConsumer(GuardedSocket, AsyncWebsocketConsumer):
             # When the page was rendered: approvals created after it, before this
             # socket opened, are announced too (they are news to the reader).
             self.since: float | None = param_float(query, "since")
+            # An approval's own page: when someone else decides it, the page shows so at once.
+            self.watched = param_uuid(query, "approval")
         except BadParameter:
             await self.close(code=4400)
             return
         self.known: dict[str, int | None] | None = None
+        self.watched_pending: bool | None = None
         self.last_count: int | None = None
         await self.channel_layer.group_add(INBOX_GROUP, self.channel_name)
         self.joined = True
@@ -138,4 +141,24 @@ class ApprovalsConsumer(GuardedSocket, AsyncWebsocketConsumer):
             out.append(render_to_string("approvals/partials/live_left.html", ctx))
         if self.rows and changed:  # claimed or released elsewhere: others see who is on it
             out.append(render_to_string("approvals/partials/live_changed.html", ctx))
+        out.extend(self._watched_decision())
         return [html.strip() for html in out]
+
+    def _watched_decision(self) -> list[str]:
+        """The watched approval's decision, once, when it stops being pending while its page is open."""
+        if self.watched is None:
+            return []
+        approval = selectors.approval_list_for_user(user=self.user).filter(id=self.watched).select_related(
+            "decided_by", "execution").first()
+        if approval is None:
+            return []
+        was_pending, self.watched_pending = self.watched_pending, approval.is_pending
+        if was_pending is not True or approval.is_pending:
+            return []  # first look (the page shows it as rendered), or nothing changed
+        decided_by = selectors.user_for_display(approval.decided_by, self.user) if approval.decided_by else ""
+        raced = approval.decided_by_id is not None and approval.decided_by_id != getattr(self.user, "id", None)
+        return [render_to_string("approvals/partials/decision.html", {
+            "approval": approval, "pushed": True, "raced": raced, "decided_by": decided_by,
+            "execution": approval.execution, "user": self.user,
+            "next_approval": selectors.approval_next_pending(user=self.user, after=approval),
+        })]

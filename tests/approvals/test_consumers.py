@@ -180,3 +180,33 @@ def test_an_approval_that_arrived_after_the_page_rendered_but_before_the_socket_
             await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_open_approval_page_shows_at_once_that_someone_else_decided_it(users) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: the page did not change when another reviewer decided the approval it shows."""
+    watched = make_approval(value="ok to ship?")
+
+    async def scenario() -> None:
+        socket = communicator(users["reviewer"], f"approval={watched.id}")
+        connected, _ = await socket.connect(timeout=TIMEOUT)
+        assert connected
+        try:
+            first = await socket.receive_from(timeout=TIMEOUT)
+            assert "nav-approvals-count" in first and 'id="decision"' not in first  # as rendered: nothing new
+            await database_sync_to_async(services.approval_decide)(
+                approval_id=watched.id, user=users["admin"], decisions=[{"type": "reject", "message": "no"}])
+            await database_sync_to_async(live.announce_approvals_changed)()
+            messages = [await socket.receive_from(timeout=TIMEOUT) for _ in range(2)]
+            decision = next(m for m in messages if 'id="decision"' in m)
+            assert 'hx-swap-oob="outerHTML"' in decision
+            assert "Alice decided first" in decision and "rejected" in decision
+            # Another approval's news leaves this page's decision alone.
+            other = await database_sync_to_async(make_approval)()
+            await database_sync_to_async(live.announce_approvals_changed)()
+            update = await socket.receive_from(timeout=TIMEOUT)
+            assert 'id="decision"' not in update
+            assert other is not None
+        finally:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
