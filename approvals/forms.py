@@ -69,7 +69,7 @@ class ClaimForm(forms.Form):
 class EditField:
     key: str
     name: str  # the form field's name
-    kind: str  # string, integer, number, boolean, choice, json
+    kind: str  # string, integer, number, boolean, choice, fixed (one allowed value: read-only), json
     required: bool
     nullable: bool = False
 
@@ -105,6 +105,8 @@ def _field_kind(prop: dict[str, Any], root: dict[str, Any]) -> tuple[str, bool, 
         nullable = nullable or "null" in kind
         kinds = [k for k in kind if k != "null"]
         kind = kinds[0] if len(kinds) == 1 else None
+    if "const" in prop or (isinstance(prop.get("enum"), list) and len(prop["enum"]) == 1):
+        return "fixed", nullable, prop  # the schema allows one value: shown, not edited
     if isinstance(prop.get("enum"), list) and all(isinstance(v, (str, int, float)) for v in prop["enum"]):
         return "choice", nullable, prop
     if kind in ("string", "integer", "number", "boolean"):
@@ -223,6 +225,13 @@ class DecisionForm(forms.Form):
             elif kind == "boolean":
                 form_field = forms.BooleanField(required=False)
                 initial = bool(current)
+            elif kind == "fixed":
+                value = prop["const"] if "const" in prop else prop["enum"][0]
+                shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                form_field = forms.CharField(required=False, disabled=True,
+                                             widget=forms.TextInput(attrs={"class": "fixed-value", "readonly": True}))
+                initial = shown
+                help_text = (help_text + " " if help_text else "") + "Fixed by the tool: it takes only this value."
             elif kind == "choice":
                 options = [(json.dumps(v), str(v)) for v in prop["enum"]]
                 if not is_required or nullable:
@@ -299,6 +308,8 @@ class DecisionForm(forms.Form):
             if edit.kind == "boolean":
                 args[edit.key] = bool(raw)
                 continue
+            if edit.kind == "fixed":
+                continue  # the schema's one value stays as the agent sent it (validated like any other)
             if edit.kind == "choice":
                 raw = json.loads(raw) if raw else None
             empty = raw is None or raw == ""

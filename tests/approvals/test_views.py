@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import datetime
 import io
@@ -440,6 +442,26 @@ class DetailViewTests(ApprovalViewTestCase):
         self.login("reviewer")
         self.assertContains(self.client.get(reverse("approvals:detail", args=[flagged.id])), 'data-high-stakes="1"')
         self.assertNotContains(self.client.get(reverse("approvals:detail", args=[plain.id])), "data-high-stakes")
+
+    def test_an_argument_the_schema_fixes_is_shown_read_only_and_cannot_be_edited(self) -> None:
+        schema = {"type": "object", "properties": {"cluster": {"const": "prod-eu-1"}, "grace": {"type": "integer"}},
+                  "required": ["cluster"]}
+        value = {"action_requests": [{"name": "shutdown_cluster", "args": {"cluster": "prod-eu-1", "grace": 5}}],
+                 "review_configs": [{"action_name": "shutdown_cluster", "allowed_decisions": ["approve", "edit"],
+                                     "args_schema": schema}]}
+        approval = make_approval(value=value)
+        self.login("reviewer")
+        page = self.client.get(reverse("approvals:detail", args=[approval.id])).content.decode()
+        field = re.search(r'<input[^>]*name="d-0-arg-cluster"[^>]*>', page)
+        assert field is not None and "disabled" in field.group(0) and 'value="prod-eu-1"' in field.group(0)
+        assert "Fixed by the tool" in page
+        assert not re.search(r'<textarea[^>]*name="d-0-arg-cluster"', page)  # no JSON box with quotes
+        response = self.post_decision(approval, {"d-0-type": "edit", "d-0-arg-cluster": "prod-us-1",
+                                                 "d-0-arg-grace": "30"}, **HTMX)
+        assert response.status_code == 200
+        decided = Approval.objects.get(id=approval.id)
+        assert decided.status == Approval.Status.EDITED
+        assert decided.decision[0]["args"] == {"cluster": "prod-eu-1", "grace": 30}
 
     def test_several_actions_are_decided_each_with_its_own_choice(self) -> None:
         value = {"action_requests": [HITL_VALUE["action_requests"][0],
