@@ -6,6 +6,7 @@ every execution); the functions here take an execution the caller may see.
 
 from __future__ import annotations
 
+import collections
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -215,6 +216,16 @@ def approval_url(approval_id: UUID) -> str:
 def execution_pending_approvals(*, execution: Execution) -> list[PendingApproval]:
     rows = execution.approvals.filter(status="pending").order_by("created_at").values_list("id", "node", "created_at")
     return [PendingApproval(id=i, node=node, url=approval_url(i), created_at=created) for i, node, created in rows]
+
+
+def node_visits(*, execution: Execution) -> dict[str, int]:
+    """How many steps each node of the execution's graph ran in (the path it took; loops counted)."""
+    visits: collections.Counter[str] = collections.Counter()
+    for nodes in Step.objects.filter(execution=execution).values_list("nodes", flat=True).iterator():
+        for name in nodes or []:
+            if name != "__start__" and not str(name).startswith(("edit", "replay")):
+                visits[str(name)] += 1
+    return dict(visits)
 
 
 def fork_start(*, execution: Execution) -> Step | None:

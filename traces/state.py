@@ -173,17 +173,27 @@ _HIGHLIGHT = {
 }
 
 
-def mermaid_with_highlight(mermaid: str, now: Now) -> str:
-    """The graph's mermaid text with the current node(s) styled, subgraph nodes included."""
-    if not mermaid or not now.nodes or now.state not in _HIGHLIGHT:
+VISITED = "fill:#eaf2fc,stroke:#5b8fd6,stroke-width:2px"
+
+
+def _known_ids(mermaid: str, nodes: Any) -> list[str]:
+    ids = [str(node).replace(":", "\\3a") for node in nodes]
+    return [i for i in ids if f"\t{i}(" in mermaid or f"\t{i}([" in mermaid or f"{i} " in mermaid]
+
+
+def mermaid_with_highlight(mermaid: str, now: Now, visited: Any = ()) -> str:
+    """The graph's mermaid text with the path the execution took (the nodes that ran, ``visited``) and the
+    current node(s) styled, subgraph nodes included."""
+    if not mermaid:
         return mermaid
-    ids = [node.replace(":", "\\3a") for node in now.nodes]
-    known = [i for i in ids if f"\t{i}(" in mermaid or f"\t{i}([" in mermaid or f"{i} " in mermaid]
-    if not known:
-        return mermaid
-    lines = [mermaid.rstrip("\n"), f"\tclassDef lg_{now.state} {_HIGHLIGHT[now.state]}"]
-    lines.append(f"\tclass {','.join(known)} lg_{now.state}")
-    return "\n".join(lines) + "\n"
+    lines = [mermaid.rstrip("\n")]
+    ran = _known_ids(mermaid, visited)
+    if ran:
+        lines += [f"\tclassDef lg_visited {VISITED}", f"\tclass {','.join(ran)} lg_visited"]
+    current = _known_ids(mermaid, now.nodes) if now.nodes and now.state in _HIGHLIGHT else []
+    if current:
+        lines += [f"\tclassDef lg_{now.state} {_HIGHLIGHT[now.state]}", f"\tclass {','.join(current)} lg_{now.state}"]
+    return "\n".join(lines) + "\n" if len(lines) > 1 else mermaid
 
 
 # --- branches and comparisons ------------------------------------------------------------------------------------

@@ -48,3 +48,17 @@ class OutcomePageTests(PageTestCase):
         hostile = make_execution(state={"summary": HOSTILE, "outcome": "<b>x</b>"})
         html = self.client.get(reverse("traces:execution", args=[hostile.id])).content.decode()
         assert HOSTILE not in html and "<b>x</b>" not in html
+
+
+class PathTakenTests(PageTestCase):
+    def test_the_diagram_shows_the_nodes_that_ran_and_how_often(self) -> None:
+        from tests.traces.builders import make_steps
+
+        execution = make_execution(graph_name="seed")
+        make_steps(execution, 5, node="researcher")  # researcher, supervisor, researcher, supervisor, researcher
+        self.login("reviewer")
+        page = self.client.get(reverse("traces:execution", args=[execution.id])).content.decode()
+        assert "classDef lg_visited" in page
+        assert "class researcher,supervisor lg_visited" in page
+        assert 'data-node="researcher">researcher <span class="visits" title="steps it ran in">×3</span>' in page
+        assert 'data-node="supervisor">supervisor <span class="visits" title="steps it ran in">×2</span>' in page
