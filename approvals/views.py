@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -88,7 +89,10 @@ def bulk_decide(request: AuthedRequest) -> HttpResponse:
         target += "?" + request.POST["filters"]
     if htmx.is_htmx(request):
         ctx = _inbox_context(request, QueryDict(request.POST.get("filters", "")))
-        return render(request, "approvals/partials/inbox_body.html", {**ctx, "fragment": True})
+        # The body, and "Recently decided" out of band: what was just decided shows there at once.
+        body = render_to_string("approvals/partials/inbox_body.html", {**ctx, "fragment": True}, request=request)
+        history = render_to_string("approvals/partials/inbox_history.html", {**ctx, "oob": True}, request=request)
+        return HttpResponse(body + history)
     return redirect(target)
 
 

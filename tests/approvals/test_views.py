@@ -182,6 +182,10 @@ class InboxViewTests(ApprovalViewTestCase):
         self.assertTemplateUsed(response, "approvals/partials/inbox_body.html")
         self.assertContains(response, "Rejected 1: agent.")
         self.assertContains(response, 'id="inbox-body"')
+        # "Recently decided" comes along out of band, with what was just decided in it (issue 14).
+        html = response.content.decode()
+        history = html[html.index('<div id="inbox-history" hx-swap-oob="true">'):]
+        assert "Recently decided" in history and f'href="/approvals/{approval.id}/"' in history
 
     def test_a_forged_bulk_post_by_an_operator_is_forbidden(self) -> None:
         approval = make_approval(value="a?")
