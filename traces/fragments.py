@@ -57,13 +57,14 @@ def diagram_context(*, execution: Execution) -> dict[str, Any]:
     except LoopgateError as exc:
         return {"execution": execution, "mermaid": "", "diagram_error": exc.message, "graph_nodes": []}
     now = states.execution_now(execution=execution)
-    visits = selectors.node_visits(execution=execution)
+    path = selectors.path_taken(execution=execution)
     return {
         "execution": execution,
-        "mermaid": states.mermaid_with_highlight(entry.mermaid, now, visited=list(visits)),
+        "mermaid": states.mermaid_with_highlight(entry.mermaid, now, visited=list(path.visits),
+                                                 transitions=path.transitions),
         "now": now,
         "graph_nodes": entry.own_nodes,
-        "node_visits": visits,
+        "node_visits": path.visits,
         "version_changed": bool(execution.graph_version and entry.version != execution.graph_version),
         "current_version": entry.version,
     }

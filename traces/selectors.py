@@ -218,14 +218,41 @@ def execution_pending_approvals(*, execution: Execution) -> list[PendingApproval
     return [PendingApproval(id=i, node=node, url=approval_url(i), created_at=created) for i, node, created in rows]
 
 
-def node_visits(*, execution: Execution) -> dict[str, int]:
-    """How many steps each node of the execution's graph ran in (the path it took; loops counted)."""
+@dataclass
+class PathTaken:
+    """The way an execution went through its graph: how many steps each node ran in, and how often
+    each pair of nodes followed one another (``__start__`` first, ``__end__`` once it ended)."""
+
+    visits: dict[str, int] = field(default_factory=dict)
+    transitions: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _is_graph_node(name: str) -> bool:
+    return not name.startswith(("edit", "replay"))  # a fork's first step is the edit it started from
+
+
+def path_taken(*, execution: Execution) -> PathTaken:
+    """One pass over the execution's own steps (not its subgraphs'), in step order."""
     visits: collections.Counter[str] = collections.Counter()
-    for nodes in Step.objects.filter(execution=execution).values_list("nodes", flat=True).iterator():
-        for name in nodes or []:
-            if name != "__start__" and not str(name).startswith(("edit", "replay")):
-                visits[str(name)] += 1
-    return dict(visits)
+    transitions: collections.Counter[tuple[str, str]] = collections.Counter()
+    previous: list[str] = []
+    rows = (Step.objects.filter(execution=execution, checkpoint_ns="").order_by("step", "id")
+            .values_list("nodes", flat=True))
+    for nodes in rows.iterator():
+        names = [str(name) for name in nodes or [] if _is_graph_node(str(name))]
+        if not names:
+            continue
+        for name in names:
+            if name != "__start__":
+                visits[name] += 1
+        for a in previous:
+            for b in names:
+                transitions[(a, b)] += 1
+        previous = names
+    if previous and execution.status == Execution.Status.SUCCEEDED:
+        for a in previous:
+            transitions[(a, "__end__")] += 1
+    return PathTaken(visits=dict(visits), transitions=dict(transitions))
 
 
 def fork_start(*, execution: Execution) -> Step | None:

@@ -8,6 +8,7 @@ The checkpointer is the source of truth; ``Step`` rows only label checkpoints
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
@@ -181,19 +182,59 @@ def _known_ids(mermaid: str, nodes: Any) -> list[str]:
     return [i for i in ids if f"\t{i}(" in mermaid or f"\t{i}([" in mermaid or f"{i} " in mermaid]
 
 
-def mermaid_with_highlight(mermaid: str, now: Now, visited: Any = ()) -> str:
-    """The graph's mermaid text with the path the execution took (the nodes that ran, ``visited``) and the
+VISITED_EDGE = "stroke:#5b8fd6,stroke-width:3px"
+# An edge line of LangGraph's mermaid: ``a --> b;``, ``a -.-> b;`` or a labelled ``a -. &nbsp;end&nbsp; .-> b;``.
+_EDGE = re.compile(r"^(?P<indent>\s*)(?P<a>\S+) (?P<arrow>-->|==>|-\.->|-\. (?P<label>.*?) \.->) (?P<b>[^\s;]+);$")
+
+
+def _with_count(match: re.Match[str], count: int) -> str:
+    """The edge line with how often it was taken in its label (LangGraph's own label kept)."""
+    times = f"×{count}"
+    if match["label"] is not None:
+        label = match["label"].replace("&nbsp;", " ").strip()
+        arrow = f"-. &nbsp;{label} {times}&nbsp; .->"
+    else:
+        arrow = f"{match['arrow']}|{times}|"
+    return f"{match['indent']}{match['a']} {arrow} {match['b']};"
+
+
+def _path_edges(lines: list[str], transitions: dict[tuple[str, str], int]) -> list[int]:
+    """Marks the edges the execution took (a count on each taken more than once); their link indexes."""
+    taken: list[int] = []
+    index = 0
+    for i, line in enumerate(lines):
+        match = _EDGE.match(line)
+        if match is None:
+            continue
+        ends = tuple(end.replace("\\3a", ":") for end in (match["a"], match["b"]))
+        count = transitions.get(ends, 0)  # type: ignore[call-overload]
+        if count:
+            taken.append(index)
+            if count > 1:
+                lines[i] = _with_count(match, count)
+        index += 1
+    return taken
+
+
+def mermaid_with_highlight(mermaid: str, now: Now, visited: Any = (),
+                           transitions: dict[tuple[str, str], int] | None = None) -> str:
+    """The graph's mermaid text with the path the execution took (the nodes that ran, ``visited``, and
+    the edges it went along, ``transitions``, counted when taken more than once, as on a loop) and the
     current node(s) styled, subgraph nodes included."""
     if not mermaid:
         return mermaid
-    lines = [mermaid.rstrip("\n")]
+    lines = mermaid.rstrip("\n").split("\n")
+    styled = len(lines)
+    edges = _path_edges(lines, transitions or {})
+    if edges:
+        lines.append(f"\tlinkStyle {','.join(map(str, edges))} {VISITED_EDGE}")
     ran = _known_ids(mermaid, visited)
     if ran:
         lines += [f"\tclassDef lg_visited {VISITED}", f"\tclass {','.join(ran)} lg_visited"]
     current = _known_ids(mermaid, now.nodes) if now.nodes and now.state in _HIGHLIGHT else []
     if current:
         lines += [f"\tclassDef lg_{now.state} {_HIGHLIGHT[now.state]}", f"\tclass {','.join(current)} lg_{now.state}"]
-    return "\n".join(lines) + "\n" if len(lines) > 1 else mermaid
+    return "\n".join(lines) + "\n" if len(lines) > styled else mermaid
 
 
 # --- branches and comparisons ------------------------------------------------------------------------------------

@@ -223,6 +223,12 @@ def test_screenshots_of_the_executions_list_and_an_execution(page, role_users, w
     # The result first: what the run produced, above its trace.
     expect(page.locator("#outcome-title")).to_have_text("Result")
     screenshot(page, "execution-result")
+    # The diagram draws the path it took: the edges it went along, with how often on the loop.
+    diagram = page.locator("#graph-diagram svg")
+    expect(diagram).to_be_visible()
+    expect(diagram.locator(".edgeLabel", has_text="×")).not_to_have_count(0)
+    page.locator("#graph-diagram").scroll_into_view_if_needed()
+    screenshot(page, "execution-path")
     first_search = Step.objects.filter(execution=research, nodes=["search"]).order_by("step").first()
     row = page.locator(f"#step-{first_search.id}")
     row.locator("> summary").click()

@@ -62,3 +62,8 @@ class PathTakenTests(PageTestCase):
         assert "class researcher,supervisor lg_visited" in page
         assert 'data-node="researcher">researcher <span class="visits" title="steps it ran in">×3</span>' in page
         assert 'data-node="supervisor">supervisor <span class="visits" title="steps it ran in">×2</span>' in page
+        # The edges it went along, counted (a loop twice round); the ones it never took stay plain.
+        assert "researcher --&gt;|×2| supervisor;" in page
+        assert "supervisor -.-&gt;|×2| researcher;" in page
+        assert "linkStyle 1,3 stroke:" in page
+        assert "__start__ --&gt; researcher;" in page  # no __start__ step recorded here: not taken

@@ -72,6 +72,20 @@ class DiagramTests:
         assert mermaid.rstrip().endswith("class child\\3ainner_ask lg_waiting")
         assert "classDef lg_waiting" in mermaid
 
+    def test_the_path_of_a_real_run_marks_the_edges_taken_with_their_counts(self, inline) -> None:  # type: ignore[no-untyped-def]
+        execution = seed_run(inline)
+        path = selectors.path_taken(execution=execution)
+        rounds = path.visits["supervisor"]
+        assert path.transitions[("__start__", "researcher")] == 1
+        assert path.transitions[("researcher", "supervisor")] == rounds
+        assert path.transitions[("supervisor", "researcher")] == rounds - 1
+        assert path.transitions[("supervisor", "__end__")] == 1
+        mermaid = states.mermaid_with_highlight(registry.get_graph("seed").mermaid, states.execution_now(
+            execution=execution), visited=list(path.visits), transitions=path.transitions)
+        assert "\tlinkStyle 0,1,2,3 stroke:" in mermaid
+        assert f"\tresearcher -->|×{rounds}| supervisor;" in mermaid
+        assert "\tsupervisor -. &nbsp;end&nbsp; .-> __end__;" in mermaid  # once: no count
+
     def test_a_failed_node_is_marked_and_a_finished_run_has_no_current_node(self, inline) -> None:  # type: ignore[no-untyped-def]
         failed = inline(services.execution_start(graph_name="t_boom", input={"n": 0}, user=None))
         now = states.execution_now(execution=failed)
