@@ -84,10 +84,8 @@ def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
         return HttpResponse(fragments.render_execution_push(execution=execution, user=request.user))
     if param_flag(request.GET, "catchup"):
         # A socket that just (re)opened may have missed the status change too: send the live regions again.
-        ctx["catchup"] = True
-        ctx.update(fragments.header_context(execution=execution, user=request.user))
-        ctx.update(fragments.diagram_context(execution=execution))
-        ctx.update(fragments.now_context(execution=execution))
+        # (the same regions as a status push: a run that ended before the socket opened shows its result).
+        ctx["regions"] = fragments.render_execution_push(execution=execution, user=request.user)
     return render(request, "traces/partials/timeline_page.html", ctx)
 
 
