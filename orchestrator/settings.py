@@ -483,6 +483,9 @@ LOGGING = {
     "filters": {"forbidden_on_one_line": {"()": "orchestrator.logfilters.ForbiddenOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO") or "INFO"},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
+    # "django": no handlers of its own (Django's defaults give it a console handler in DEBUG): its
+    # records reach the root's handler once, so a refused request is one line, not two.
+    "loggers": {"django": {"handlers": [], "propagate": True},
+                "daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
                 "django.request": {"filters": ["forbidden_on_one_line"]}},
 }
