@@ -300,8 +300,9 @@ def _read_arg(kind: str, raw: Any) -> Any:
 def edit_submission(approval: Approval, values: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, str]]:
     """The modal's ``state.values`` read back: ``(args, comment, errors by block id)``."""
     action = approval.actions[0]
-    args = dict(action.get("args") or {})
     schema, props, required = _schema(action)
+    # With a schema, the edit is the arguments it names (a tool takes no others); else all of them.
+    args = {k: v for k, v in (action.get("args") or {}).items() if not props or k in props}
 
     def value_of(block_id: str) -> Any:
         state = (values.get(block_id) or {}).get("value")
