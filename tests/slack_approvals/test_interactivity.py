@@ -170,3 +170,18 @@ class LinkCommandTests(TestCase):
         with self.assertRaisesMessage(CommandError, "A Slack user id looks like"):
             call_command("slack_link", "rita", interactions.TEAM, "rita")
         self.assertFalse(SlackIdentity.objects.exists())
+
+
+class SlackSettingsTests(TestCase):
+    def test_a_token_without_a_signing_secret_and_bad_channel_maps_fail_at_start_up(self) -> None:
+        from tests.orchestrator.test_settings import load
+
+        half = load(LOOPGATE_SLACK_BOT_TOKEN="xoxb-1")
+        self.assertNotEqual(half.returncode, 0)
+        self.assertIn("Set both LOOPGATE_SLACK_BOT_TOKEN and LOOPGATE_SLACK_SIGNING_SECRET", half.stderr)
+        bad = load(LOOPGATE_SLACK_BOT_TOKEN="xoxb-1", LOOPGATE_SLACK_SIGNING_SECRET="s",
+                   LOOPGATE_SLACK_CHANNELS='["C1"]')
+        self.assertIn("LOOPGATE_SLACK_CHANNELS must be a JSON object", bad.stderr)
+        good = load(LOOPGATE_SLACK_BOT_TOKEN="xoxb-1", LOOPGATE_SLACK_SIGNING_SECRET="s",
+                    LOOPGATE_SLACK_CHANNELS='{"finops": "C1"}')
+        self.assertEqual(good.returncode, 0, good.stderr)
