@@ -291,7 +291,10 @@ def _read_arg(kind: str, raw: Any) -> Any:
         except ValueError:
             raise ValidationError("Enter a number.") from None
     if kind == "choice":
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ValidationError("Choose one of the options.") from None
     if kind == "json":
         return parse_json(raw)
     return raw

@@ -58,9 +58,13 @@ def link_url(team_id: str, slack_user_id: str) -> str:
     return f"{settings.LOOPGATE_SITE_URL}{path}"
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """A part of Slack's payload that should be an object; anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _who(payload: dict[str, Any]) -> tuple[str, str]:
-    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-    team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+    user, team = _obj(payload.get("user")), _obj(payload.get("team"))
     return str(team.get("id") or user.get("team_id") or ""), str(user.get("id") or "")
 
 
@@ -87,9 +91,9 @@ def already_text(approval: Approval) -> str:
 
 def handle_block_actions(payload: dict[str, Any]) -> Answer:
     team_id, slack_user_id = _who(payload)
-    channel = str((payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
-                  or "")
-    for action in payload.get("actions") or []:
+    channel = str(_obj(payload.get("channel")).get("id") or _obj(payload.get("container")).get("channel_id") or "")
+    actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
+    for action in actions:
         if not isinstance(action, dict) or action.get("action_id") not in (blocks.APPROVE, blocks.REJECT,
                                                                               blocks.EDIT):
             continue  # "Open in Loopgate" is a link; Slack tells us of the click all the same
@@ -142,13 +146,12 @@ def _click(action: dict[str, Any], team_id: str, slack_user_id: str, payload: di
 
 
 def handle_view_submission(payload: dict[str, Any]) -> Answer:
-    view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+    view = _obj(payload.get("view"))
     if view.get("callback_id") != blocks.EDIT_CALLBACK:
         return Answer()
-    values = ((view.get("state") or {}).get("values")) or {}
-    values = values if isinstance(values, dict) else {}
+    values = {k: v for k, v in _obj(_obj(view.get("state")).get("values")).items() if isinstance(v, dict)}
     try:
-        approval_id = UUID(str(json.loads(view.get("private_metadata") or "{}").get("approval")))
+        approval_id = UUID(str(json.loads(str(view.get("private_metadata") or "{}")).get("approval")))
     except (ValueError, AttributeError):
         return _errors(values, {}, "This form is not one Loopgate made.")
     approval = selectors.approval_for_slack(approval_id)

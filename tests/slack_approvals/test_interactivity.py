@@ -90,6 +90,27 @@ class SignatureGateTests(TestCase):
         self.assertEqual(SlackRequestSeen.objects.count(), 1)
         self.assert_nothing_changed()
 
+    def test_signed_payloads_of_the_wrong_shape_are_answered_without_an_error(self) -> None:
+        shapes = [
+            {"type": "block_actions", "user": "U0RITA", "team": [], "channel": "C1", "actions": {"x": 1}},
+            {"type": "block_actions", "user": {"id": RITA}, "team": {"id": interactions.TEAM},
+             "actions": [{"action_id": "approve", "value": "not-a-uuid"}, "junk"]},
+            {"type": "view_submission", "view": {"callback_id": "loopgate_edit", "private_metadata": "[1]",
+                                                 "state": {"values": []}}},
+            {"type": "view_submission", "user": {"id": RITA}, "team": {"id": interactions.TEAM},
+             "view": {"callback_id": "loopgate_edit", "private_metadata": f'{{"approval": "{self.approval.id}"}}',
+                      "state": {"values": {"args": {"value": {"type": "static_select", "selected_option": "x"}},
+                                           "comment": "no"}}}},
+            ["not", "an", "object"],
+            {"type": "shortcut"},
+        ]
+        for shape in shapes:
+            with self.subTest(shape=shape), self.captureOnCommitCallbacks(execute=False):
+                response = interactions.post(self.client, shape)  # type: ignore[arg-type]
+                self.assertIn(response.status_code, (200, 400))
+        self.assertEqual(Approval.objects.get(id=self.approval.id).status, Approval.Status.PENDING)
+        redis.Redis.from_url(settings.REDIS_URL).ltrim(settings.CELERY_TASK_DEFAULT_QUEUE, queued() - self.before, -1)
+
     def test_a_signed_approve_from_a_linked_user_decides_as_them(self) -> None:
         with self.captureOnCommitCallbacks(execute=False):
             response = interactions.post(self.client, self.click)
