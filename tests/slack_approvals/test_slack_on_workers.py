@@ -187,8 +187,11 @@ class SlackApprovalJourneyTests:
         execution = start_finops()
         approval = pending(execution)
         post = posted(slack, approval)
-        approvals.approval_decide(approval_id=approval.id, user=users["admin"],
-                                  decisions=[{"type": "reject", "message": "still needed"}], comment="still needed")
+        inbox = Client()
+        inbox.force_login(users["admin"])
+        decided = inbox.post(f"/approvals/{approval.id}/decide/", {"d-0-type": "reject", "comment": "still needed"})
+        assert decided.status_code in (200, 302), decided.content[:500]
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.REJECTED
         updated(slack, post, "*Rejected* by alice")  # decided in the inbox: the message follows
         response = interactions.post(Client(), interactions.block_actions("approve", approval.id, user=RITA))
         assert response.status_code == 200
@@ -244,6 +247,14 @@ class SlackApprovalJourneyTests:
         [action] = execution.state["actions_taken"]
         assert (action["grace_period_minutes"], action["snapshot_first"]) == (90, False)
         updated(slack, post, "*Approved with edits* by rita")
+
+    def test_cancelling_the_execution_updates_the_message(self, users, slack) -> None:  # type: ignore[no-untyped-def]
+        execution = start_finops()
+        approval = pending(execution)
+        post = posted(slack, approval)
+        executions.execution_cancel(execution_id=execution.id, user=users["admin"], reason="not today")
+        updated(slack, post, "No longer needed")
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.CANCELLED
 
     def test_an_interrupt_naming_a_linked_user_goes_to_them_as_a_direct_message(self, users, slack) -> None:  # type: ignore[no-untyped-def]
         maria = make_user("maria.lopez", "reviewers")  # the idle cluster's owner in the FinOps data
