@@ -279,6 +279,11 @@ class DecisionForm(forms.Form):
 
     def _edited_args(self, card: ActionForm) -> dict[str, Any]:
         args = dict(card.action.get("args") or {})
+        typed = {edit.key for edit in card.edit_fields if edit.key}
+        if typed:
+            # A typed form edits the arguments the schema names; the payload's other keys (the FinOps
+            # request's owner, region, cost) are context, and the tool takes no others.
+            args = {key: value for key, value in args.items() if key in typed}
         data = self.cleaned_data
         for edit in card.edit_fields:
             raw = data.get(edit.name)
