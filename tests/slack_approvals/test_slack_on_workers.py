@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from approvals import services as approvals
 from approvals.models import Approval
@@ -248,6 +249,18 @@ class SlackApprovalJourneyTests:
         assert (action["grace_period_minutes"], action["snapshot_first"]) == (90, False)
         updated(slack, post, "*Approved with edits* by rita")
 
+    def test_a_decision_through_the_api_updates_the_message(self, users, slack) -> None:  # type: ignore[no-untyped-def]
+        execution = start_finops()
+        approval = pending(execution)
+        post = posted(slack, approval)
+        api = APIClient()
+        api.force_authenticate(users["admin"])
+        response = api.post(f"/api/v1/approvals/{approval.id}/decide/", {"decisions": [{"type": "approve"}]},
+                            format="json")
+        assert response.status_code == 200, response.content
+        updated(slack, post, "*Approved* by alice")
+        assert finished(execution).state["outcome"] == "shut_down"
+
     def test_cancelling_the_execution_updates_the_message(self, users, slack) -> None:  # type: ignore[no-untyped-def]
         execution = start_finops()
         approval = pending(execution)
@@ -259,9 +272,17 @@ class SlackApprovalJourneyTests:
     def test_an_interrupt_naming_a_linked_user_goes_to_them_as_a_direct_message(self, users, slack) -> None:  # type: ignore[no-untyped-def]
         maria = make_user("maria.lopez", "reviewers")  # the idle cluster's owner in the FinOps data
         services.identity_link(team_id=interactions.TEAM, slack_user_id=MARIA, user=maria, linked_by=None)
-        approval = pending(start_finops())
+        execution = start_finops()
+        approval = pending(execution)
         wait_for(lambda: slack.of("conversations.open", users=MARIA), timeout=TIMEOUT, what="conversations.open")
-        assert posted(slack, approval).args["channel"] == "D0MARIA"
+        post = posted(slack, approval)
+        assert post.args["channel"] == "D0MARIA"
+        # She answers in her DM: Reject declines the shutdown.
+        click = interactions.block_actions("reject", approval.id, user=MARIA, channel="D0MARIA")
+        assert interactions.post(Client(), click).status_code == 200
+        assert Approval.objects.get(id=approval.id).decided_by == maria
+        updated(slack, post, "*Rejected* by maria.lopez")
+        assert finished(execution).state["outcome"] == "declined"
 
     def test_a_rate_limited_post_is_retried_by_the_worker(self, users, slack) -> None:  # type: ignore[no-untyped-def]
         slack.fail("chat.postMessage", 429, "ratelimited")
