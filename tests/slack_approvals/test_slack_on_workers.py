@@ -291,3 +291,12 @@ class SlackApprovalJourneyTests:
                  what="the post, retried")
         attempts = [c for c in slack.of("chat.postMessage") if about(approval, c)]
         assert len(attempts) == 2  # the 429, then the retry that went through (posted once)
+
+    def test_a_permanent_refusal_is_logged_and_not_retried(self, users, slack, worker) -> None:  # type: ignore[no-untyped-def]
+        slack.fail("chat.postMessage", 200, "channel_not_found")
+        approval = pending(start_finops())
+        wait_for(lambda: f"posting approval {approval.id} to Slack not done (permanent)" in worker.output(),
+                 timeout=TIMEOUT, what="the worker to give up")
+        assert len([c for c in slack.of("chat.postMessage") if about(approval, c)]) == 1
+        assert not SlackMessage.objects.filter(approval=approval).exists()
+        assert Approval.objects.get(id=approval.id).status == Approval.Status.PENDING  # the inbox still has it
