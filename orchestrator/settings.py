@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "traces",
     "ops",
     "agent_api",
+    "slack_approvals",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,33 @@ LOOPGATE_HIGH_STAKES_GRAPHS = env_list("LOOPGATE_HIGH_STAKES_GRAPHS", [])
 # Hosts a run of the LangGraph-compatible API may name as its `webhook` (the URL comes from the
 # request, so only hosts an admin allowed are ever called); empty: run webhooks are refused.
 LOOPGATE_RUN_WEBHOOK_HOSTS = env_list("LOOPGATE_RUN_WEBHOOK_HOSTS", [])
+
+# --- Approvals in Slack (slack_approvals/; the README's "Approvals in Slack") -----------
+# On when both the bot token and the signing secret are set; off (nothing posted, the
+# interactivity endpoint answers 404) when neither is.
+LOOPGATE_SLACK_BOT_TOKEN = env_str("LOOPGATE_SLACK_BOT_TOKEN", "") or ""
+LOOPGATE_SLACK_SIGNING_SECRET = env_str("LOOPGATE_SLACK_SIGNING_SECRET", "") or ""
+if bool(LOOPGATE_SLACK_BOT_TOKEN) != bool(LOOPGATE_SLACK_SIGNING_SECRET):
+    raise ImproperlyConfigured("Set both LOOPGATE_SLACK_BOT_TOKEN and LOOPGATE_SLACK_SIGNING_SECRET, or neither.")
+# Where new approvals are posted: the channel per graph ({"finops": "C0123ABCD"}), else the default one;
+# an interrupt that names a user (slack_user, or reviewer/owner naming a linked Loopgate user) goes by DM.
+LOOPGATE_SLACK_CHANNEL = env_str("LOOPGATE_SLACK_CHANNEL", "") or ""
+LOOPGATE_SLACK_CHANNELS: dict[str, str] = {}
+if _slack_channels := (env_str("LOOPGATE_SLACK_CHANNELS", "") or ""):
+    import json as _json
+
+    try:
+        LOOPGATE_SLACK_CHANNELS = _json.loads(_slack_channels)
+    except ValueError:
+        LOOPGATE_SLACK_CHANNELS = None  # type: ignore[assignment]
+    if not isinstance(LOOPGATE_SLACK_CHANNELS, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in LOOPGATE_SLACK_CHANNELS.items()):
+        raise ImproperlyConfigured(
+            f'LOOPGATE_SLACK_CHANNELS must be a JSON object of graph name to channel id, got {_slack_channels!r}')
+# Where expired approvals are escalated (default: the default channel).
+LOOPGATE_SLACK_ESCALATION_CHANNEL = env_str("LOOPGATE_SLACK_ESCALATION_CHANNEL", "") or LOOPGATE_SLACK_CHANNEL
+# The Web API's address (the SDK's own when empty); tests point it at a stand-in on loopback.
+LOOPGATE_SLACK_API_URL = env_str("LOOPGATE_SLACK_API_URL", "") or ""
 
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""
