@@ -342,7 +342,7 @@ def _open_join(request: HttpRequest, thread_id: str, run_id: str) -> tuple[Any, 
     thread = selectors.thread_get_for_user(user=drf.user, thread_id=thread_id)
     run = selectors.run_get_for_user(user=drf.user, thread=thread, run_id=run_id)
     params = request.GET
-    wanted = stream_request(params.getlist("stream_mode") or _stored_modes(run),
+    wanted = stream_request([m for m in params.getlist("stream_mode") if m] or _stored_modes(run),
                             on_disconnect="cancel" if params.get("cancel_on_disconnect") in ("true", "True", "1", "yes")
                             else None)
     streams.request(run.pk, modes=wanted.log_modes)
