@@ -38,7 +38,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
-from agent_api import api, selectors, services
+from agent_api import api, selectors, services, shapes
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.models import QueuedRun, Run
 from orchestrator import streams
@@ -112,6 +112,8 @@ class Wire:
         name = f"{mode}|{'|'.join(ns)}" if ns else str(mode)
         if mode == "messages":
             return self._messages(data, ns)
+        if mode == "debug" and isinstance(data, dict) and data.get("type") == "checkpoint":
+            data = {**data, "payload": _debug_checkpoint(data.get("payload") or {})}
         return [(name, data)] if mode in self.modes else []
 
     def _messages(self, data: Any, ns: list[str]) -> list[tuple[str, Any]]:
@@ -148,6 +150,12 @@ class Wire:
         name = "messages/partial" if isinstance(whole, BaseMessageChunk) else "messages/complete"
         out.append((name, [streams.plain(message_chunk_to_message(whole))]))
         return out
+
+
+def _debug_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
+    """A debug checkpoint names its checkpoint and its parent's as the Agent Server does."""
+    return {**payload, "checkpoint": shapes.checkpoint(payload.get("config")),
+            "parent_checkpoint": shapes.checkpoint(payload.get("parent_config"))}
 
 
 def sse(event: str, data: Any, event_id: str | None = None) -> bytes:

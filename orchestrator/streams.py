@@ -34,6 +34,7 @@ from uuid import UUID
 
 from django.conf import settings
 
+from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.jsonable import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -337,11 +338,13 @@ class Publisher:
 
 
 def plain(value: Any) -> Any:
-    """JSON as LangGraph's server writes it: messages whole (``model_dump``), the rest by ``to_jsonable``."""
+    """JSON as LangGraph's server writes it: messages whole (``model_dump``), the rest by ``to_jsonable``;
+    without the lease token of a checkpoint's config."""
     from langchain_core.messages import BaseMessage
 
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        # A checkpoint's config carries the worker's lease token: it stays in the worker.
+        return {str(k): plain(v) for k, v in value.items() if k != LEASE_KEY}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, BaseMessage):

@@ -71,6 +71,7 @@ class StreamModesTests:
         assert [t["name"] for t in tasks] == ["chat", "chat"] and "result" in tasks[1]
         checkpoints = [data for name, data in seen if name == "checkpoints"]
         assert [c["metadata"]["step"] for c in checkpoints] == [-1, 0, 1]
+        assert "loopgate_lease" not in json.dumps(seen)  # the worker's lease token stays in the worker
         debug = [data["type"] for name, data in seen if name == "debug"]
         assert debug[:2] == ["checkpoint", "checkpoint"] and "task_result" in debug
         tokens = [data for name, data in seen if name == "events"]
