@@ -158,13 +158,7 @@ def _debug_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
             "parent_checkpoint": shapes.checkpoint(payload.get("parent_config"))}
 
 
-def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
-    """One event in the SSE text format, as the Agent Server writes it."""
-    line = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
-    text = f"event: {event}\r\ndata: {line}\r\n"
-    if event_id:
-        text += f"id: {event_id}\r\n"
-    return (text + "\r\n").encode()
+sse = streams.sse
 
 
 # Event ids: a log entry's id ("<ms>-<seq>"); when one entry makes several events, all but the

@@ -279,6 +279,15 @@ def status_changed(execution_id: UUID, status: str) -> None:
     log().expire(key, settings.LOOPGATE_STREAM_KEEP_SECONDS)
 
 
+def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
+    """One event in the Server-Sent Events text format (JSON data on one line)."""
+    line = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = f"event: {event}\r\ndata: {line}\r\n"
+    if event_id:
+        text += f"id: {event_id}\r\n"
+    return (text + "\r\n").encode()
+
+
 # --- what readers use -----------------------------------------------------------------------------
 
 
