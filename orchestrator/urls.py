@@ -29,5 +29,6 @@ urlpatterns = [
     path("executions/", include("traces.urls")),
     path("api/", include("orchestrator.api.urls")),
     path("langgraph/", include("agent_api.urls")),
+    path("chat/", include("agent_api.chat_urls")),
     path("admin/", admin.site.urls),
 ]
