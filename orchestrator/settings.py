@@ -264,6 +264,13 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "last-event-id")
 # The SDKs read the run's id from Content-Location (runs.stream, runs.wait).
 CORS_EXPOSE_HEADERS = ["content-location", "location"]
+# Each execution's event log (orchestrator/streams.py: a Redis stream, or memory when embedded):
+# at most this many events a run, kept this long while it runs and this long after it stops.
+LOOPGATE_STREAM_MAX_EVENTS = env_int("LOOPGATE_STREAM_MAX_EVENTS", 10_000, minimum=100)
+LOOPGATE_STREAM_LIVE_SECONDS = env_int("LOOPGATE_STREAM_LIVE_SECONDS", 86_400, minimum=60)
+LOOPGATE_STREAM_KEEP_SECONDS = env_int("LOOPGATE_STREAM_KEEP_SECONDS", 3_600, minimum=10)
+LOOPGATE_STREAM_MAX_RUNS = env_int("LOOPGATE_STREAM_MAX_RUNS", 200, minimum=1)  # embedded: runs kept in memory
+LOOPGATE_STREAM_PREFIX = env_str("LOOPGATE_STREAM_PREFIX", "loopgate") or "loopgate"
 LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000, minimum=0)
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
 # a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
@@ -342,6 +349,9 @@ LOOPGATE_LLM_MODEL = env_str("LOOPGATE_LLM_MODEL", "gpt-4o-mini") or "gpt-4o-min
 LOOPGATE_LLM_API_KEY = env_str("LOOPGATE_LLM_API_KEY", "") or ""
 LOOPGATE_LLM_TIMEOUT_SECONDS = env_int("LOOPGATE_LLM_TIMEOUT_SECONDS", 120, minimum=1)
 # Any other LangChain chat model: "package.module:factory", called with purpose=.
+# The offline model streams its answers a word at a time; this pause between words makes it a slow
+# model, to watch an answer grow on the execution page (demos, browser tests).
+LOOPGATE_OFFLINE_TOKEN_DELAY_MS = env_int("LOOPGATE_OFFLINE_TOKEN_DELAY_MS", 0, minimum=0)
 LOOPGATE_LLM_FACTORY = env_str("LOOPGATE_LLM_FACTORY", "") or ""
 # Prices per million tokens, (input, output), in LOOPGATE_CURRENCY.
 LOOPGATE_CURRENCY = env_str("LOOPGATE_CURRENCY", "USD") or "USD"

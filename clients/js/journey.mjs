@@ -5,7 +5,7 @@
 // the client saw; tests/agent_api/test_js_journey.py asserts on it.
 import { Client } from "@langchain/langgraph-sdk";
 
-const GRAPH = "lg_chat";
+const GRAPH = "lg_note";
 const MODES = ["values", "updates", "messages"];
 
 // What one streamed run showed: the events in order, each streamed message's growing

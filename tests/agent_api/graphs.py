@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
@@ -67,6 +69,8 @@ class EchoState(TypedDict, total=False):
 
 
 def shout(state: EchoState) -> dict[str, Any]:
+    if state.get("text") == "fail":
+        raise RuntimeError("asked to fail")
     return {"text": state.get("text", "").upper(), "steps": ["shout"]}
 
 
@@ -104,6 +108,40 @@ slow_builder.add_conditional_edges("tick", _again, ["tick", END])
 slow_graph = slow_builder.compile()
 
 
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def chat(state: ChatState) -> dict[str, Any]:
+    """A streaming chat model (LangChain's own fake one: a token per word and space)."""
+    get_stream_writer()({"progress": "thinking"})
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="hello there you", id="answer-1")]))
+    return {"messages": [model.invoke(state.get("messages", []))]}
+
+
+chat_builder = StateGraph(ChatState)
+chat_builder.add_node("chat", chat)
+chat_builder.add_edge(START, "chat")
+chat_builder.add_edge("chat", END)
+chat_graph = chat_builder.compile()
+
+
+def inner_step(state: EchoState) -> dict[str, Any]:
+    return {"steps": ["inner"]}
+
+
+inner_builder = StateGraph(EchoState)
+inner_builder.add_node("inner_step", inner_step)
+inner_builder.add_edge(START, "inner_step")
+inner_builder.add_edge("inner_step", END)
+
+nested_builder = StateGraph(EchoState)
+nested_builder.add_node("shout", shout)
+nested_builder.add_node("inner", inner_builder.compile())
+nested_builder.add_edge(START, "shout")
+nested_builder.add_edge("shout", "inner")
+nested_builder.add_edge("inner", END)
+nested_graph = nested_builder.compile()
 class ScriptedChatModel(BaseChatModel):
     """A chat model that streams a scripted reply a word at a time, as a provider streams tokens.
 
@@ -136,7 +174,7 @@ class ScriptedChatModel(BaseChatModel):
             yield chunk
 
 
-class ChatState(TypedDict):
+class NoteState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
@@ -144,11 +182,11 @@ drafter = ScriptedChatModel(script="You wrote: “{question}”. I drafted a not
 closer = ScriptedChatModel(script="Sent. The team has your note about “{question}” and meets at noon.")
 
 
-def draft(state: ChatState) -> dict[str, Any]:
+def draft(state: NoteState) -> dict[str, Any]:
     return {"messages": [drafter.invoke(state["messages"])]}
 
 
-def confirm(state: ChatState) -> dict[str, Any]:
+def confirm(state: NoteState) -> dict[str, Any]:
     """Asks in Agent Inbox's format (a ``HumanInterrupt`` list), answered with ``HumanResponse``s."""
     note = str(state["messages"][-1].content)
     [answer] = interrupt([{
@@ -161,10 +199,10 @@ def confirm(state: ChatState) -> dict[str, Any]:
     return {"messages": [AIMessage(content="Nothing was sent.")]}
 
 
-chat_builder = StateGraph(ChatState)
-chat_builder.add_node("draft", draft)
-chat_builder.add_node("confirm", confirm)
-chat_builder.add_edge(START, "draft")
-chat_builder.add_edge("draft", "confirm")
-chat_builder.add_edge("confirm", END)
-chat_graph = chat_builder.compile()
+note_builder = StateGraph(NoteState)
+note_builder.add_node("draft", draft)
+note_builder.add_node("confirm", confirm)
+note_builder.add_edge(START, "draft")
+note_builder.add_edge("draft", "confirm")
+note_builder.add_edge("confirm", END)
+note_graph = note_builder.compile()

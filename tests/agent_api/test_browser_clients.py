@@ -31,12 +31,12 @@ class CorsTests(TestCase):
         self.assertNotIn("access-control-allow-credentials", answer)
 
         token = Token.objects.create(user=self.users["operator"]).key
-        found = self.client.post("/langgraph/assistants/search", {"graph_id": "lg_chat"}, content_type="application/json",
+        found = self.client.post("/langgraph/assistants/search", {"graph_id": "lg_note"}, content_type="application/json",
                                  HTTP_ORIGIN=UI, HTTP_X_API_KEY=token)
         self.assertEqual(found.status_code, 200)
         self.assertEqual(found["access-control-allow-origin"], UI)
         self.assertIn("content-location", found["access-control-expose-headers"])
-        self.assertEqual([a["graph_id"] for a in found.json()], ["lg_chat"])
+        self.assertEqual([a["graph_id"] for a in found.json()], ["lg_note"])
 
     def test_other_origins_and_other_paths_get_no_cors_answer(self) -> None:
         self.assertNotIn("access-control-allow-origin", preflight(self.client, "/langgraph/threads", "https://evil.example"))

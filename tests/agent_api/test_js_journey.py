@@ -14,7 +14,7 @@ from orchestrator.models import Execution
 from tests.agent_api import node
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-CHAT_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "lg_chat"))
+NOTE_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "lg_note"))
 DRAFT = "You wrote: “the launch”. I drafted a note for the team: let us meet at noon to settle it."
 SENT = "Sent. The team has your note about “the launch” and meets at noon."
 
@@ -25,7 +25,7 @@ class JsJourneyTests:
         assert done.returncode == 0, done.stderr
         seen = json.loads(done.stdout)
 
-        assert seen["assistant"] == {"id": CHAT_ID, "graph_id": "lg_chat"}
+        assert seen["assistant"] == {"id": NOTE_ID, "graph_id": "lg_note"}
         first, resumed = seen["first"], seen["resumed"]
         assert first["events"][0] == "metadata" and first["metadata"]["run_id"]
         assert {"values", "updates", "messages/partial"} <= set(first["events"])

@@ -52,7 +52,7 @@ def test_a_user_sees_the_reply_stream_approves_the_agents_question_and_reads_the
     login(page, "alice")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
     expect(page.locator("main h1")).to_have_text("Chat")
-    page.get_by_label("Graph").select_option(label="lg_chat")
+    page.get_by_label("Graph").select_option(label="lg_note")
     page.evaluate(RECORD_AGENT_TEXTS)
 
     page.get_by_label("Message").fill("the launch")
@@ -75,7 +75,7 @@ def test_a_user_sees_the_reply_stream_approves_the_agents_question_and_reads_the
     expect(page.get_by_label("Message")).to_be_enabled()
 
     # One conversation, one execution on the thread; the Approve was a reviewer's decision.
-    execution = Execution.objects.get(graph_name="lg_chat")
+    execution = Execution.objects.get(graph_name="lg_note")
     assert execution.status == "succeeded" and execution.created_by.username == "alice"
     approval = Approval.objects.get(execution=execution)
     assert (approval.status, approval.decided_by.username) == ("approved", "alice")
