@@ -1,6 +1,7 @@
 // Bundles the chat page (src/chat.jsx) into static/chat/chat.js, which is committed and served
 // by Django's static files. `npm run build` writes it; `npm run check` (tests/agent_api/
 // test_chat_bundle.py) exits 1 when the committed bundle differs from what the source builds.
+// `node build.mjs --dev` writes it unminified, to debug (never commit that).
 // Beside it, bundled-licenses.json names every package whose code is in the bundle, with its
 // licence text: scripts/notice writes them into NOTICE.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -48,7 +49,7 @@ const result = await esbuild.build({
   entryPoints: [join(here, "src", "chat.jsx")],
   outfile,
   bundle: true,
-  minify: true,
+  minify: !process.argv.includes("--dev"),
   format: "iife",
   target: "es2020",
   jsx: "automatic",

@@ -115,7 +115,9 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
   const waiting = interrupt != null && interrupt.value !== undefined && !stream.isLoading;
   const last = messages[messages.length - 1];
   const end = useRef(null);
-  useEffect(() => end.current?.scrollIntoView?.({ block: "nearest" }), [messages.length, waiting]);
+  useEffect(() => {
+    end.current?.scrollIntoView({ block: "nearest" }); // returns a promise in new browsers: never the effect's cleanup
+  }, [messages.length, waiting]);
 
   const send = (text) => {
     const message = { type: "human", content: text };
@@ -190,7 +192,7 @@ function App({ root }) {
             {assistants.map((a) => <option key={a.assistant_id} value={a.assistant_id}>{a.name || a.graph_id}</option>)}
           </select>
         </div>
-        <button type="button" className="btn btn-sm" onClick={restart}>New conversation</button>
+        <button type="button" className="btn" onClick={restart}>New conversation</button>
         {threadId && <span className="small muted">thread <code className="mono">{threadId.slice(0, 8)}</code></span>}
       </div>
       <Conversation key={`${assistantId}:${conversation}`} client={client} assistantId={assistantId} threadId={threadId}
