@@ -66,6 +66,8 @@ class ChatPageTests(TestCase):
         client.get("/chat/")
         refused = client.post("/langgraph/threads", {}, content_type="application/json")
         self.assertEqual(refused.status_code, 403)
+        streamed = client.post("/langgraph/runs/stream", {"assistant_id": "lg_echo"}, content_type="application/json")
+        self.assertEqual(streamed.status_code, 403)
         made = client.post("/langgraph/threads", {}, content_type="application/json",
                            HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
         self.assertEqual(made.status_code, 200, made.content)

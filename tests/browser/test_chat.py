@@ -7,6 +7,7 @@ Screenshot: docs/screenshots/chat.png.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from tests.services import Proc, start_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.slow]
 TIMEOUT = 60_000
+NOTE_ID = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "lg_note"))
 DRAFT = "You wrote: “{}”. I drafted a note for the team: let us meet at noon to settle it."
 SENT = "Sent. The team has your note about “the launch” and meets at noon."
 
@@ -67,6 +69,13 @@ def test_a_user_sees_the_reply_stream_approves_the_agents_question_and_reads_the
     assert grew_to(page.evaluate("window.__agentTexts"), DRAFT.format("the launch"))
     expect(page.get_by_label("Message")).to_be_disabled()  # the question comes first
     screenshot(page, "chat")
+
+    # A reload shows the same conversation, still waiting (the thread is in the address).
+    page.reload()
+    expect(page.get_by_label("Graph")).to_have_value(NOTE_ID)
+    expect(question.locator("td")).to_have_text(DRAFT.format("the launch"))
+    expect(page.locator(".bubble .bubble-text")).to_have_text(["the launch", DRAFT.format("the launch")])
+    page.evaluate(RECORD_AGENT_TEXTS)
 
     page.get_by_role("button", name="Approve").click()
     expect(page.locator(".bubble-ai .bubble-text").last).to_have_text(SENT, timeout=TIMEOUT)

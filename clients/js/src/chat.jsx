@@ -161,19 +161,30 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
   );
 }
 
+const linked = new URLSearchParams(window.location.search);
+
 function App({ root }) {
   const client = useMemo(() => makeClient(root), [root]);
   const perms = { canStart: root.dataset.canStart === "true", canDecide: root.dataset.canDecide === "true" };
   const [assistants, setAssistants] = useState(null);
   const [failed, setFailed] = useState("");
-  const [assistantId, setAssistantId] = useState("");
-  const [threadId, setThreadId] = useState(null);
+  // The graph and the thread are in the address (?graph=&thread=): a reload shows the same conversation.
+  const [assistantId, setAssistantId] = useState(() => linked.get("graph") ?? "");
+  const [threadId, setThreadId] = useState(() => linked.get("thread"));
   const [conversation, setConversation] = useState(0);
+
+  useEffect(() => {
+    const params = new URLSearchParams();
+    if (assistantId) params.set("graph", assistantId);
+    if (threadId) params.set("thread", threadId);
+    window.history.replaceState(null, "", `${window.location.pathname}?${params}`);
+  }, [assistantId, threadId]);
 
   useEffect(() => {
     client.assistants.search({ limit: 100, sortBy: "name", sortOrder: "asc" }).then((found) => {
       setAssistants(found);
-      setAssistantId((current) => current || found[0]?.assistant_id || "");
+      const known = (id) => found.find((a) => a.assistant_id === id || a.graph_id === id)?.assistant_id;
+      setAssistantId((current) => known(current) || found[0]?.assistant_id || "");
     }, (error) => setFailed(errorText(error)));
   }, [client]);
 
