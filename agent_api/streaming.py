@@ -38,7 +38,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
-from agent_api import api, selectors, services
+from agent_api import api, selectors, services, shapes
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.models import QueuedRun, Run
 from orchestrator import streams
@@ -112,6 +112,8 @@ class Wire:
         name = f"{mode}|{'|'.join(ns)}" if ns else str(mode)
         if mode == "messages":
             return self._messages(data, ns)
+        if mode == "debug" and isinstance(data, dict) and data.get("type") == "checkpoint":
+            data = {**data, "payload": _debug_checkpoint(data.get("payload") or {})}
         return [(name, data)] if mode in self.modes else []
 
     def _messages(self, data: Any, ns: list[str]) -> list[tuple[str, Any]]:
@@ -150,13 +152,13 @@ class Wire:
         return out
 
 
-def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
-    """One event in the SSE text format, as the Agent Server writes it."""
-    line = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
-    text = f"event: {event}\r\ndata: {line}\r\n"
-    if event_id:
-        text += f"id: {event_id}\r\n"
-    return (text + "\r\n").encode()
+def _debug_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
+    """A debug checkpoint names its checkpoint and its parent's as the Agent Server does."""
+    return {**payload, "checkpoint": shapes.checkpoint(payload.get("config")),
+            "parent_checkpoint": shapes.checkpoint(payload.get("parent_config"))}
+
+
+sse = streams.sse
 
 
 # Event ids: a log entry's id ("<ms>-<seq>"); when one entry makes several events, all but the
@@ -342,7 +344,7 @@ def _open_join(request: HttpRequest, thread_id: str, run_id: str) -> tuple[Any, 
     thread = selectors.thread_get_for_user(user=drf.user, thread_id=thread_id)
     run = selectors.run_get_for_user(user=drf.user, thread=thread, run_id=run_id)
     params = request.GET
-    wanted = stream_request(params.getlist("stream_mode") or _stored_modes(run),
+    wanted = stream_request([m for m in params.getlist("stream_mode") if m] or _stored_modes(run),
                             on_disconnect="cancel" if params.get("cancel_on_disconnect") in ("true", "True", "1", "yes")
                             else None)
     streams.request(run.pk, modes=wanted.log_modes)

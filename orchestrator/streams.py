@@ -34,6 +34,7 @@ from uuid import UUID
 
 from django.conf import settings
 
+from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.jsonable import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -278,6 +279,15 @@ def status_changed(execution_id: UUID, status: str) -> None:
     log().expire(key, settings.LOOPGATE_STREAM_KEEP_SECONDS)
 
 
+def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
+    """One event in the Server-Sent Events text format (JSON data on one line)."""
+    line = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = f"event: {event}\r\ndata: {line}\r\n"
+    if event_id:
+        text += f"id: {event_id}\r\n"
+    return (text + "\r\n").encode()
+
+
 # --- what readers use -----------------------------------------------------------------------------
 
 
@@ -337,11 +347,13 @@ class Publisher:
 
 
 def plain(value: Any) -> Any:
-    """JSON as LangGraph's server writes it: messages whole (``model_dump``), the rest by ``to_jsonable``."""
+    """JSON as LangGraph's server writes it: messages whole (``model_dump``), the rest by ``to_jsonable``;
+    without the lease token of a checkpoint's config."""
     from langchain_core.messages import BaseMessage
 
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        # A checkpoint's config carries the worker's lease token: it stays in the worker.
+        return {str(k): plain(v) for k, v in value.items() if k != LEASE_KEY}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, BaseMessage):

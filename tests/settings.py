@@ -43,6 +43,7 @@ TEST_GRAPHS = {
     "t_budget_loop": "tests.orchestrator.budget_graphs:loop",
     "t_memory": "tests.orchestrator.store_graphs:memory",
     "t_memory_compiled": "tests.orchestrator.store_graphs:memory_compiled",
+    "t_chatty": "tests.browser.graphs:chatty",
     **{f"t_{name}": f"tests.approvals.graphs:{name}"
        for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
     # The LangGraph-compatible API's graphs (tests/agent_api/langgraph.json serves them to `langgraph dev`).

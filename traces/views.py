@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +21,7 @@ from orchestrator import selectors as core
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.models import Execution
 from orchestrator.types import AuthedRequest
-from traces import fragments, selectors
+from traces import fragments, selectors, tokens
 from traces import services as trace_services
 from traces import state as states
 from traces.forms import ExecutionFilterForm, ForkForm
@@ -68,6 +69,18 @@ def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse
     ctx.update(fragments.diagram_context(execution=execution))
     ctx.update(fragments.now_context(execution=execution))
     return render(request, "traces/execution.html", ctx)
+
+
+@require_GET
+async def execution_tokens(request: HttpRequest, execution_id: UUID) -> HttpResponse:
+    """The LLM message being generated, as Server-Sent Events (``traces.tokens``)."""
+    user = await request.auser()
+    await sync_to_async(core.execution_get_for_user, thread_sensitive=False)(user=user, execution_id=execution_id)
+    events = tokens.token_events(execution_id, request.headers.get("Last-Event-ID") or None)
+    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 @require_GET

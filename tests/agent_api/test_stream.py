@@ -71,6 +71,7 @@ class StreamModesTests:
         assert [t["name"] for t in tasks] == ["chat", "chat"] and "result" in tasks[1]
         checkpoints = [data for name, data in seen if name == "checkpoints"]
         assert [c["metadata"]["step"] for c in checkpoints] == [-1, 0, 1]
+        assert "loopgate_lease" not in json.dumps(seen)  # the worker's lease token stays in the worker
         debug = [data["type"] for name, data in seen if name == "debug"]
         assert debug[:2] == ["checkpoint", "checkpoint"] and "task_result" in debug
         tokens = [data for name, data in seen if name == "events"]
@@ -120,3 +121,104 @@ class StreamModesTests:
             list(anonymous.runs.stream(None, "lg_echo", input={"text": "a"}))
         assert getattr(refused.value, "response").status_code in (401, 403)
         assert Execution.objects.count() == before
+
+
+class CutOff:
+    """A raw HTTP/1.1 stream on a socket of its own, read event by event, then closed mid-run."""
+
+    def __init__(self, url: str, token: str, path: str, body: dict[str, Any]) -> None:
+        import http.client
+
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        payload = json.dumps(body).encode()
+        self.conn.request("POST", f"{parts.path}{path}", body=payload,
+                          headers={"x-api-key": token, "Content-Type": "application/json",
+                                   "Accept": "text/event-stream"})
+        self.response = self.conn.getresponse()
+        assert self.response.status == 200, self.response.read()
+
+    def read(self, count: int) -> list[tuple[str, Any, str | None]]:
+        """The next ``count`` events as (name, data, id)."""
+        out: list[tuple[str, Any, str | None]] = []
+        name = data = event_id = None
+        while len(out) < count:
+            line = self.response.readline().decode().rstrip("\r\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line == "" and name:
+                out.append((name, data, event_id))
+                name = data = event_id = None
+        return out
+
+    def cut(self) -> None:
+        self.conn.sock.shutdown(socket.SHUT_RDWR)
+        self.conn.close()
+
+
+def _status(client: Any, thread: str, run_id: str) -> str:
+    return client.runs.get(thread, run_id)["status"]
+
+
+class ReJoinTests:
+    def test_a_client_cut_off_mid_run_rejoins_and_gets_every_later_event_exactly_once(self, lg) -> None:
+        client = lg.sync("operator")
+        thread = client.threads.create()["thread_id"]
+        cut = CutOff(lg.url, lg.tokens["operator"], f"/threads/{thread}/runs/stream",
+                     {"assistant_id": "lg_slow", "input": {"limit": 12}, "stream_mode": ["updates", "values"],
+                      "stream_resumable": True})
+        before = cut.read(5)  # metadata, the input's values, then the first two ticks' update and values
+        cut.cut()
+        run_id = before[0][1]["run_id"]
+        assert _status(client, thread, run_id) == "running"  # cut off while the run goes on
+        assert all(event_id for _, _, event_id in before)
+
+        after = [(p.event, p.data, p.id) for p in
+                 client.runs.join_stream(thread, run_id, last_event_id=before[-1][2])]
+        assert _status(client, thread, run_id) == "success"  # the cut did not stop it
+        whole = [(p.event, p.data, p.id) for p in
+                 client.runs.join_stream(thread, run_id, last_event_id="0", stream_mode=["updates", "values"])]
+        assert before + after == whole
+        assert len({event_id for _, _, event_id in whole}) == len(whole)
+        assert [data["n"] for name, data, _ in whole if name == "values" and "n" in data] == list(range(1, 13))
+
+    def test_last_event_id_resumes_a_messages_stream_with_the_whole_message_so_far(self, lg) -> None:
+        client = lg.sync("operator")
+        seen = [(p.event, p.data, p.id) for p in client.runs.stream(
+            None, "lg_chat", input={"messages": [{"role": "user", "content": "yo"}]}, stream_mode="messages",
+            stream_resumable=True)]
+        run_id = seen[0][1]["run_id"]
+        thread = str(Execution.objects.get(id=run_id).langgraph_thread)
+        assert [name for name, _, _ in seen] == ["metadata", "messages/metadata"] + ["messages/partial"] * 5
+        assert len({event_id for _, _, event_id in seen}) == len(seen)
+        for k in (1, 2, 4):  # between the two events of one token, after a token, after the third
+            rejoined = [(p.event, p.data, p.id) for p in
+                        client.runs.join_stream(thread, run_id, last_event_id=seen[k][2], stream_mode="messages")]
+            assert rejoined == seen[k + 1:]
+
+
+class DisconnectTests:
+    def test_on_disconnect_cancel_cancels_the_run_when_the_client_goes_away(self, lg) -> None:
+        client = lg.sync("operator")
+        thread = client.threads.create()["thread_id"]
+        cut = CutOff(lg.url, lg.tokens["operator"], f"/threads/{thread}/runs/stream",
+                     {"assistant_id": "lg_slow", "input": {"limit": 40}, "stream_mode": "updates",
+                      "on_disconnect": "cancel"})
+        run_id = cut.read(2)[0][1]["run_id"]
+        cut.cut()
+        wait_for(lambda: Execution.objects.get(id=run_id).status == "cancelled", what="the run to be cancelled")
+        assert Execution.objects.get(id=run_id).state["n"] < 40
+
+    def test_by_default_the_run_goes_on_without_its_client(self, lg) -> None:
+        client = lg.sync("operator")
+        thread = client.threads.create()["thread_id"]
+        cut = CutOff(lg.url, lg.tokens["operator"], f"/threads/{thread}/runs/stream",
+                     {"assistant_id": "lg_slow", "input": {"limit": 6}, "stream_mode": "updates"})
+        run_id = cut.read(2)[0][1]["run_id"]
+        cut.cut()
+        assert client.runs.join(thread, run_id) == {"n": 6, "limit": 6}
+        assert Execution.objects.get(id=run_id).status == "succeeded"
