@@ -17,7 +17,7 @@ from approvals.models import Approval
 from orchestrator.models import Execution
 from tests.browser.conftest import login, screenshot
 from tests.escaping import HOSTILE
-from tests.services import Proc, start_worker
+from tests.services import Proc, start_worker, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.slow]
 TIMEOUT = 60_000
@@ -106,3 +106,18 @@ def test_a_reviewer_cannot_start_a_conversation(page, role_users):  # type: igno
     expect(page.get_by_label("Graph")).to_be_visible()
     expect(page.get_by_label("Message")).to_be_disabled()
     expect(page.get_by_label("Message")).to_have_attribute("placeholder", "Only operators and admins start conversations.")
+
+
+def test_closing_the_tab_while_the_reply_streams_lets_the_run_go_on(page, role_users, worker):  # type: ignore[no-untyped-def]
+    login(page, "otto")
+    page.goto("/chat/?graph=lg_note")
+    expect(page.get_by_label("Graph")).to_have_value(NOTE_ID)
+    page.get_by_label("Message").fill("the budget")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".bubble-ai .bubble-text")).to_contain_text("You wrote", timeout=TIMEOUT)
+    page.close()  # mid-reply: the stream is cut, the run is not
+
+    approval = wait_for(lambda: Approval.objects.filter(execution__graph_name="lg_note", status="pending").first(),
+                        timeout=TIMEOUT / 1000, what="the run to reach its question")
+    execution = Execution.objects.get(id=approval.execution_id)  # type: ignore[attr-defined]
+    assert execution.status == "interrupted"

@@ -119,13 +119,17 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
     end.current?.scrollIntoView({ block: "nearest" }); // returns a promise in new browsers: never the effect's cleanup
   }, [messages.length, waiting]);
 
+  // A closed tab or a dropped connection never stops the run (useStream would cancel it): the
+  // stream is resumable and the run goes on, in the executions list and the inbox.
+  const RUN = { streamResumable: true, onDisconnect: "continue" };
   const send = (text) => {
     const message = { type: "human", content: text };
     stream.submit({ messages: [message] }, {
+      ...RUN,
       optimisticValues: (prev) => ({ ...prev, messages: [...(prev.messages ?? []), message] }),
     });
   };
-  const answer = (approve) => stream.submit(undefined, { command: { resume: resumeFor(interrupt.value, approve) } });
+  const answer = (approve) => stream.submit(undefined, { ...RUN, command: { resume: resumeFor(interrupt.value, approve) } });
 
   const why = !perms.canStart ? "Only operators and admins start conversations." : waiting ? "Answer the question above first." : "";
   return (
