@@ -7,6 +7,7 @@ Screenshot: docs/screenshots/chat.png.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -75,6 +76,8 @@ def test_a_user_sees_the_reply_stream_approves_the_agents_question_and_reads_the
     expect(page.get_by_label("Graph")).to_have_value(NOTE_ID)
     expect(question.locator("td")).to_have_text(DRAFT.format("the launch"))
     expect(page.locator(".bubble .bubble-text")).to_have_text(["the launch", DRAFT.format("the launch")])
+    run_link = page.locator(".chat-run a")
+    expect(run_link).to_have_attribute("href", re.compile(r"^/executions/[0-9a-f-]{36}/$"))
     page.evaluate(RECORD_AGENT_TEXTS)
 
     page.get_by_role("button", name="Approve").click()
@@ -88,7 +91,7 @@ def test_a_user_sees_the_reply_stream_approves_the_agents_question_and_reads_the
     assert execution.status == "succeeded" and execution.created_by.username == "alice"
     approval = Approval.objects.get(execution=execution)
     assert (approval.status, approval.decided_by.username) == ("approved", "alice")
-    expect(page.locator(".chat-run a")).to_have_attribute("href", f"/executions/{execution.id}/")
+    expect(run_link).to_have_attribute("href", f"/executions/{execution.id}/")
 
     # Hostile text, in the message and in the agent's reply and question, stays text.
     page.get_by_label("Message").fill(HOSTILE)

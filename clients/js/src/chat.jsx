@@ -115,6 +115,9 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
   const waiting = interrupt != null && interrupt.value !== undefined && !stream.isLoading;
   const last = messages[messages.length - 1];
   const end = useRef(null);
+  useEffect(() => { // a reloaded conversation links its latest execution too
+    if (threadId && !runId) client.runs.list(threadId, { limit: 1 }).then(([run]) => run && setRunId(run.run_id), () => {});
+  }, [client, threadId, runId]);
   useEffect(() => {
     end.current?.scrollIntoView({ block: "nearest" }); // returns a promise in new browsers: never the effect's cleanup
   }, [messages.length, waiting]);
@@ -138,7 +141,7 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
         {messages.length === 0 ? (
           <p className="muted chat-empty">No messages yet. Write one below to start an execution of this graph.</p>
         ) : (
-          <ol className="chat" aria-live="polite">
+          <ol className="chat" aria-live="polite" aria-busy={stream.isLoading}>
             {messages.map((message, index) => (
               <Bubble key={message.id ?? index} message={message}
                 streaming={stream.isLoading && message === last && message.type === "ai"} />
