@@ -1,7 +1,7 @@
 // LangGraph's JS SDK against Loopgate, as a Node.js client would use it:
 //   node journey.mjs <langgraph url> <api token>
-// start a run on a thread and stream it (values, updates, messages) -> the interrupt ->
-// resume it with a Command -> read the thread's history. Prints one JSON object of what
+// start a run on a thread and stream it (values, updates, messages) -> the interrupt (and the
+// interrupted threads, as Agent Inbox lists them) -> resume it with a Command -> read the history. Prints one JSON object of what
 // the client saw; tests/agent_api/test_js_journey.py asserts on it.
 import { Client } from "@langchain/langgraph-sdk";
 
@@ -44,6 +44,8 @@ async function main(url, apiKey) {
   }));
   const stopped = await client.threads.get(threadId);
   const waiting = await client.threads.getState(threadId);
+  // What Agent Inbox reads: the interrupted threads, each with its interrupts.
+  const inbox = await client.threads.search({ status: "interrupted", metadata: { door: "js" } });
 
   const resumed = await watch(client.runs.stream(threadId, GRAPH, {
     command: { resume: [{ type: "accept", args: null }] },
@@ -58,6 +60,7 @@ async function main(url, apiKey) {
     thread_id: threadId,
     first: { ...first, values: texts(first.values) },
     thread_stopped: { status: stopped.status, next: waiting.next },
+    inbox: inbox.map((t) => ({ this_thread: t.thread_id === threadId, asks: Object.values(t.interrupts).flat().map((i) => i.value) })),
     resumed: { ...resumed, values: texts(resumed.values) },
     thread_done: { status: done.status, values: texts(done.values) },
     history: history.map((s) => ({ next: s.next, step: s.metadata?.step, source: s.metadata?.source })),

@@ -34,11 +34,13 @@ class JsJourneyTests:
         assert len(draft) > 5 and all(later.startswith(earlier) for earlier, later in zip(draft, draft[1:]))
         assert draft[0] != DRAFT
         assert first["updates"] == ["draft"]
-        assert first["interrupts"] == [[{
+        asks = [{
             "action_request": {"action": "send_note", "args": {"note": DRAFT}},
             "config": {"allow_accept": True, "allow_ignore": True, "allow_respond": False, "allow_edit": False},
             "description": "Send this note to the team?",
-        }]]
+        }]
+        assert first["interrupts"] == [asks]
+        assert seen["inbox"] == [{"this_thread": True, "asks": [asks]}]  # as Agent Inbox lists it
         assert first["values"] == ["human: the launch", f"ai: {DRAFT}"]
         assert seen["thread_stopped"] == {"status": "interrupted", "next": ["confirm"]}
 
