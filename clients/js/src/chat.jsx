@@ -100,6 +100,10 @@ function Composer({ disabled, why, onSend }) {
   );
 }
 
+// A closed tab or a dropped connection never stops the run (useStream would cancel it): the
+// stream is resumable and the run goes on, in the executions list and the inbox.
+const RESUMABLE = { streamResumable: true, onDisconnect: "continue" };
+
 function Conversation({ client, assistantId, threadId, setThreadId, perms, executionsUrl }) {
   const [runId, setRunId] = useState(null);
   const stream = useStream({
@@ -122,17 +126,14 @@ function Conversation({ client, assistantId, threadId, setThreadId, perms, execu
     end.current?.scrollIntoView({ block: "nearest" }); // returns a promise in new browsers: never the effect's cleanup
   }, [messages.length, waiting]);
 
-  // A closed tab or a dropped connection never stops the run (useStream would cancel it): the
-  // stream is resumable and the run goes on, in the executions list and the inbox.
-  const RUN = { streamResumable: true, onDisconnect: "continue" };
   const send = (text) => {
     const message = { type: "human", content: text };
     stream.submit({ messages: [message] }, {
-      ...RUN,
+      ...RESUMABLE,
       optimisticValues: (prev) => ({ ...prev, messages: [...(prev.messages ?? []), message] }),
     });
   };
-  const answer = (approve) => stream.submit(undefined, { ...RUN, command: { resume: resumeFor(interrupt.value, approve) } });
+  const answer = (approve) => stream.submit(undefined, { ...RESUMABLE, command: { resume: resumeFor(interrupt.value, approve) } });
 
   const why = !perms.canStart ? "Only operators and admins start conversations." : waiting ? "Answer the question above first." : "";
   return (
