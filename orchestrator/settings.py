@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -95,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "channels",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -116,6 +118,8 @@ MIDDLEWARE = [
     # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
     "orchestrator.middleware.RequestSizeLimitMiddleware",
     "orchestrator.middleware.NulRefusalMiddleware",
+    # Before anything that answers on its own: a preflight to /langgraph/ gets its CORS answer.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -252,6 +256,15 @@ LOOPGATE_EXAMPLES = env_bool("LOOPGATE_EXAMPLES", DEBUG)
 LOOPGATE_DEFAULT_RECURSION_LIMIT = env_int("LOOPGATE_DEFAULT_RECURSION_LIMIT", 50, minimum=1)
 # How long runs.wait and runs.join of the LangGraph-compatible API (/langgraph/) hold a request open.
 LOOPGATE_LANGGRAPH_WAIT_SECONDS = env_int("LOOPGATE_LANGGRAPH_WAIT_SECONDS", 600, minimum=1)
+# Browser apps served from other origins (agent-chat-ui, Agent Inbox) that may call /langgraph/
+# with an API token (django-cors-headers answers their preflights). Never with cookies: a page of
+# another origin gets no use of a Loopgate session. Empty: none.
+CORS_ALLOWED_ORIGINS = env_list("LOOPGATE_LANGGRAPH_CORS_ORIGINS", [])
+CORS_URLS_REGEX = r"^/langgraph/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "last-event-id")
+# The SDKs read the run's id from Content-Location (runs.stream, runs.wait).
+CORS_EXPOSE_HEADERS = ["content-location", "location"]
 # Each execution's event log (orchestrator/streams.py: a Redis stream, or memory when embedded):
 # at most this many events a run, kept this long while it runs and this long after it stops.
 LOOPGATE_STREAM_MAX_EVENTS = env_int("LOOPGATE_STREAM_MAX_EVENTS", 10_000, minimum=100)

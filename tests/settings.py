@@ -47,7 +47,7 @@ TEST_GRAPHS = {
     **{f"t_{name}": f"tests.approvals.graphs:{name}"
        for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
     # The LangGraph-compatible API's graphs (tests/agent_api/langgraph.json serves them to `langgraph dev`).
-    **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow", "chat", "nested")},
+    **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow", "chat", "nested", "note")},
 }
 # A test that starts workers with graphs of its own passes them in LOOPGATE_TEST_GRAPHS
 # ({"name": "spec"}, over the ones above), so the workers load what the test process does.
