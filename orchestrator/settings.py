@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "traces",
     "ops",
     "agent_api",
+    "advisor",
 ]
 
 MIDDLEWARE = [
