@@ -137,3 +137,12 @@ def graph_advice(*, graph_name: str) -> Advice:
             findings.setdefault(finding.key, finding)
     return _split(graph_name, list(findings.values()), Advice(graph_name=graph_name,
                                                               executions_seen=len(executions)))
+
+
+def graph_name_for_user(*, user: Any, name: str) -> str:
+    """A registered graph's name, if the user may see it (every role may); else ``GraphNotFound``."""
+    from orchestrator import selectors as core_selectors
+
+    if name not in {entry.name for entry in core_selectors.graph_entries_for_user(user=user)}:
+        raise GraphNotFound(f"There is no graph named {name!r}.", extra={"name": name})
+    return name
