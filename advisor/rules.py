@@ -25,8 +25,9 @@ each is sound:
   nodes the trace shows repeating.
 - ``free_text`` — an LLM call answered in free text (no tool calls) and the node that made it, or a
   node right after it, parses text with ``json.loads`` / ``re.search`` / ``re.match`` /
-  ``re.findall`` / ``ast.literal_eval``, seen in the node's source (``inspect``). Chat models offer
-  ``with_structured_output`` for exactly this.
+  ``re.findall`` / ``ast.literal_eval``, seen in the node's source (``inspect``). A next node that
+  calls a model itself is taken to parse its own model's answer, so it is not blamed on this call.
+  Chat models offer ``with_structured_output`` for exactly this.
 - ``side_effect_before_interrupt`` — a node whose recorded run made a tool call and then stopped
   at ``interrupt()``. LangGraph resumes a node from its top, so the call is made again: the finding
   counts the calls the node's re-runs made too. Every tool counts (a recorded call cannot say whether
@@ -183,16 +184,22 @@ def long_prompt(llm_spans: list[dict[str, Any]], links: Links, execution_id: str
         Finding(
             kind="long_prompt", subject=node,
             title=f"“{node}” sends a prompt of {tokens:,} tokens",
-            evidence=(f"{'Its largest' if count > 1 else 'Its'} call to {span['model'] or 'the model'} at step "
-                      f"{span['step']} had a {tokens:,}-token prompt"
-                      f"{f' ({count} calls over {PROMPT_TOKENS:,})' if count > 1 else ''}, as the budget counts "
-                      f"it. A prompt over {PROMPT_TOKENS:,} tokens is likely asking one node to do too much."),
+            evidence=(_calls(count, span, tokens) + f" A prompt over {PROMPT_TOKENS:,} tokens is likely asking "
+                      f"one node to do too much."),
             fix=("Split the node: give each part its own short prompt and pass results on in the state; keep "
                  "reference text out of the prompt and fetch only what the step needs."),
             href=links.span(span), link_label="the LLM call", execution_id=execution_id,
         )
         for node, (tokens, span, count) in worst.items()
     ]
+
+
+def _calls(count: int, span: dict[str, Any], tokens: int) -> str:
+    model = span["model"] or "the model"
+    if count == 1:
+        return f"Its call to {model} at step {span['step']} had a {tokens:,}-token prompt, as the budget counts it."
+    return (f"{count} of its calls to {model} had prompts over {PROMPT_TOKENS:,} tokens, as the budget counts "
+            f"them; the largest, at step {span['step']}, had {tokens:,} tokens.")
 
 
 # --- unguarded_loop ---------------------------------------------------------------------------------
@@ -293,21 +300,26 @@ def free_text(llm_spans: list[dict[str, Any]], edges: list[tuple[str, str, bool]
     after: dict[str, set[str]] = defaultdict(set)
     for source, target, _ in edges:
         after[source].add(target)
+    callers = {span["node"] for span in llm_spans}
     findings: dict[str, Finding] = {}
     for span in llm_spans:
         output = span.get("output")
         if not span["node"] or not isinstance(output, dict) or output.get("tool_calls"):
             continue  # a tool call (or function-calling structured output) is already structured
-        for reader in [span["node"], *sorted(after.get(span["node"], ()))]:
+        # A next node that calls a model itself is taken to parse its own model's answer, not this one.
+        readers = [span["node"], *sorted(after.get(span["node"], set()) - callers)]
+        for reader in readers:
             parsed = parser_line(reader)
             key = f"{span['node']}→{reader}"
             if parsed is None or key in findings:
                 continue
             lineno, line = parsed
-            where = "the same node" if reader == span["node"] else f"the next node, “{reader}”,"
+            same = reader == span["node"]
+            where = "the same node" if same else f"the next node, “{reader}”,"
             findings[key] = Finding(
                 kind="free_text", subject=key,
-                title=f"“{reader}” parses the free-text answer of “{span['node']}”",
+                title=(f"“{reader}” parses its model's free-text answer" if same
+                       else f"“{reader}” parses the free-text answer of “{span['node']}”"),
                 evidence=(f"The LLM call in “{span['node']}” at step {span['step']} answered in plain text, and "
                           f"{where} picks it apart with code (line {lineno}). A change of wording breaks that "
                           f"transition."),

@@ -169,6 +169,23 @@ free_text.add_edge("planner", "parse_plan")
 free_text.add_edge("parse_plan", END)
 
 
+# --- two mistakes at once, for the pages (registered in tests/settings.py as t_advisor) ----------------
+
+
+def reading_researcher(state: seed.AgentState) -> dict[str, Any]:
+    OfflineChatModel().invoke([SystemMessage(HANDBOOK), HumanMessage(f"One finding about: {state['task']}")])
+    return seed.researcher_node(state)
+
+
+demo = StateGraph(seed.AgentState)
+demo.add_node("supervisor", long_supervisor)
+demo.add_node("researcher", reading_researcher)
+demo.set_entry_point("researcher")
+demo.add_edge("researcher", "supervisor")
+demo.add_conditional_edges("supervisor", lambda x: "end" if x["is_complete"] else "researcher",
+                           {"end": END, "researcher": "researcher"})
+
+
 ADVISOR_GRAPHS = {
     "a_seed_long": "tests.advisor.graphs:seed_long",
     "a_tidy": "tests.advisor.graphs:tidy",

@@ -114,6 +114,19 @@ class SideEffectBeforeInterruptTests:
         assert "ran 2 times for one decision" in finding.evidence
 
 
+class ExampleGraphTests:
+    def test_the_deep_research_example_is_told_its_supervisor_parses_free_text(self, run: Callable) -> None:
+        from orchestrator.examples import deep_research
+
+        execution = run("deep_research", deep_research.EXAMPLE_INPUT)
+        assert execution.status == Status.SUCCEEDED
+        # Its supervisor reads "Next query: ..." out of its own model's answer with a regex; the search node
+        # before it is not blamed, since the supervisor calls a model of its own.
+        found = kinds(execution)
+        assert set(found) == {"free_text:supervisor→supervisor"}
+        assert found["free_text:supervisor→supervisor"].source_line.startswith("match = re.search(")
+
+
 class FreeTextTests:
     def test_a_node_that_parses_the_previous_llm_answer_with_json_and_regex_is_flagged(self, run: Callable) -> None:
         execution = run("a_free_text", {"goal": "ship the release"})

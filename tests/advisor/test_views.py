@@ -11,6 +11,7 @@ from orchestrator.models import Execution
 from tests.advisor.test_findings import SEED_INPUT
 from tests.base import PageTransactionTestCase
 from tests.escaping import HOSTILE, AssertSafeMixin
+from traces.models import Span
 
 KEY = "whole_state:reports"
 
@@ -103,6 +104,13 @@ class ExecutionPageTests(AdvisorPageTestCase):
         html = self.login("reviewer").get(f"/executions/{execution.id}/").content.decode()
         assert "“brief_writer” sends a prompt of" in html and "Split the node" in html
         assert "#span-" in html and "Show the LLM call" in html
+
+    def test_a_call_made_before_an_interrupt_links_to_the_span_shown_on_the_waiting_page(self) -> None:
+        execution = self.start("a_notify_first", {"to": "owner@example.com"})
+        tool = Span.objects.get(execution=execution, kind=Span.Kind.TOOL)
+        html = self.login("operator").get(f"/executions/{execution.id}/").content.decode()
+        assert "“notify_then_ask” calls “send_email” before it asks for approval" in html
+        assert f'href="/executions/{execution.id}/#span-{tool.id}"' in html and f'id="span-{tool.id}"' in html
 
     def test_a_clean_execution_shows_no_advisor_panel(self) -> None:
         execution = self.start("a_tidy", {"task": "t", "reports": [], "iterations": 0})
