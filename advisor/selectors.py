@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Case, F, JSONField, Value, When
 from django.urls import reverse
 
 from advisor import rules
@@ -88,10 +89,13 @@ def execution_findings(*, execution: Execution, entry: registry.GraphEntry | Non
     steps = list(Step.objects.filter(execution_id=execution.id).order_by("step", "id")
                  .values("id", "step", "nodes", "update", "checkpoint_ns")[:MAX_STEPS])
     links = _links(execution.id, steps)
+    # The prompt itself is read only for a call the provider reported no tokens for (the rule estimates it).
+    unreported = Case(When(input_tokens=0, then=F("input")), default=Value(None), output_field=JSONField())
     llm = list(Span.objects.filter(execution_id=execution.id, kind=Span.Kind.LLM).order_by("started_at")
-               .values("id", "step", "model", "input_tokens", "input", "output", "parent__name")[:MAX_SPANS])
+               .annotate(prompt=unreported)
+               .values("id", "step", "model", "input_tokens", "prompt", "output", "parent__name")[:MAX_SPANS])
     for span in llm:
-        span["node"] = span.pop("parent__name") or ""
+        span["node"], span["input"] = span.pop("parent__name") or "", span.pop("prompt")
     # Tool calls in a node that waited at an interrupt, and in its re-runs (same task); their node spans
     # are read only when there are some.
     waited = Span.objects.filter(execution_id=execution.id, kind=Span.Kind.NODE,

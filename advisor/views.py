@@ -20,12 +20,15 @@ from orchestrator.errors import GraphNotFound, PermissionDenied
 from orchestrator.types import AuthedRequest
 
 
-def _answer(request: AuthedRequest, graph_name: str, execution_id: UUID | None, *, status: int = 200
+def _answer(request: AuthedRequest, graph_name: str, execution_id: UUID | None, *, error: str = ""
             ) -> HttpResponse:
-    """The panel again for htmx (on the page it came from), else back to that page."""
+    """The panel again for htmx (on the page it came from, with the error in it), else back to that page
+    (the error at its top)."""
     execution = (core_selectors.execution_get_for_user(user=request.user, execution_id=execution_id)
                  if execution_id else None)
     if not htmx.is_htmx(request):
+        if error:
+            messages.error(request, error)
         if execution is not None:
             return redirect(reverse("traces:execution", args=[execution.id]) + "#advisor")
         return redirect(reverse("graphs") + f"#advisor-graph-{slugify(graph_name)}")
@@ -33,8 +36,8 @@ def _answer(request: AuthedRequest, graph_name: str, execution_id: UUID | None, 
         advice = selectors.execution_advice(execution=execution)
     else:
         advice = selectors.graph_advice(graph_name=graph_name)
-    ctx = panels.panel_context(request, advice, execution=execution)
-    return render(request, "advisor/partials/panel.html", ctx, status=status)
+    ctx = {**panels.panel_context(request, advice, execution=execution), "error": error}
+    return render(request, "advisor/partials/panel.html", ctx, status=422 if error else 200)
 
 
 def _change(request: AuthedRequest, graph_name: str, *, dismiss: bool) -> HttpResponse:
@@ -51,8 +54,7 @@ def _change(request: AuthedRequest, graph_name: str, *, dismiss: bool) -> HttpRe
     except GraphNotFound as exc:
         raise Http404(exc.message) from None
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return _answer(request, graph_name, execution_id, status=422)
+        return _answer(request, graph_name, execution_id, error=" ".join(exc.messages))
     return _answer(request, graph_name, execution_id)
 
 

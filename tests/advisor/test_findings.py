@@ -3,6 +3,7 @@ LangGraph in the test's thread, then read back from its trace."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -135,3 +136,14 @@ class FreeTextTests:
         finding = found["free_text:planner→parse_plan"]
         assert finding.source_line.startswith("match = re.search(")
         assert "with_structured_output" in finding.fix
+
+
+class UnreportedTokensTests:
+    def test_a_long_prompt_the_provider_reported_no_tokens_for_is_found_by_the_estimate(self, run: Callable) -> None:
+        execution = run("a_long_prompt", {"question": "May I?"})
+        Span.objects.filter(execution=execution, kind=Span.Kind.LLM).update(input_tokens=0)  # as a silent provider
+        finding = kinds(execution)["long_prompt:brief_writer"]
+        messages = Span.objects.get(execution=execution, kind=Span.Kind.LLM).input
+        estimate = sum(4 + math.ceil(len(m["content"].encode()) / 3) for m in messages)  # the guard's rule
+        assert estimate > 3_900  # ~12,000 bytes / 3: the estimate errs high
+        assert finding.title == f"“brief_writer” sends a prompt of {estimate:,} tokens"

@@ -89,6 +89,7 @@ class DismissTests(AdvisorPageTestCase):
         self.login("operator")
         response = self.dismiss(key="made_up:reports")
         assert response.status_code == 422 and not Dismissal.objects.exists()
+        assert 'role="alert">Not a finding: expected &lt;kind&gt;:&lt;subject&gt;' in response.content.decode()
         assert self.client.post("/advisor/graphs/nope/dismiss/", {"key": KEY}).status_code == 404
 
     def test_what_a_dismissal_records_is_shown_as_text(self) -> None:
