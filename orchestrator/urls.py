@@ -30,5 +30,6 @@ urlpatterns = [
     path("advisor/", include("advisor.urls")),
     path("api/", include("orchestrator.api.urls")),
     path("langgraph/", include("agent_api.urls")),
+    path("slack/", include("slack_approvals.urls")),
     path("admin/", admin.site.urls),
 ]

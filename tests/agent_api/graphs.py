@@ -7,7 +7,11 @@ import operator
 import time
 from typing import Annotated, Any
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AnyMessage
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
@@ -60,6 +64,8 @@ class EchoState(TypedDict, total=False):
 
 
 def shout(state: EchoState) -> dict[str, Any]:
+    if state.get("text") == "fail":
+        raise RuntimeError("asked to fail")
     return {"text": state.get("text", "").upper(), "steps": ["shout"]}
 
 
@@ -95,3 +101,39 @@ slow_builder.add_node("tick", tick)
 slow_builder.add_edge(START, "tick")
 slow_builder.add_conditional_edges("tick", _again, ["tick", END])
 slow_graph = slow_builder.compile()
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def chat(state: ChatState) -> dict[str, Any]:
+    """A streaming chat model (LangChain's own fake one: a token per word and space)."""
+    get_stream_writer()({"progress": "thinking"})
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="hello there you", id="answer-1")]))
+    return {"messages": [model.invoke(state.get("messages", []))]}
+
+
+chat_builder = StateGraph(ChatState)
+chat_builder.add_node("chat", chat)
+chat_builder.add_edge(START, "chat")
+chat_builder.add_edge("chat", END)
+chat_graph = chat_builder.compile()
+
+
+def inner_step(state: EchoState) -> dict[str, Any]:
+    return {"steps": ["inner"]}
+
+
+inner_builder = StateGraph(EchoState)
+inner_builder.add_node("inner_step", inner_step)
+inner_builder.add_edge(START, "inner_step")
+inner_builder.add_edge("inner_step", END)
+
+nested_builder = StateGraph(EchoState)
+nested_builder.add_node("shout", shout)
+nested_builder.add_node("inner", inner_builder.compile())
+nested_builder.add_edge(START, "shout")
+nested_builder.add_edge("shout", "inner")
+nested_builder.add_edge("inner", END)
+nested_graph = nested_builder.compile()

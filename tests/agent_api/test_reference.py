@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_api.journey import journey
+from tests.agent_api.journey import journey, stream_journey
 from tests.services import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -76,3 +76,13 @@ class ReferenceTests:
         differ = {key: (theirs[key], ours[key]) for key in theirs if key != "ids" and theirs[key] != ours[key]}
         assert not differ, differ
         assert set(theirs) == set(ours)
+
+    def test_runs_stream_yields_what_langgraph_dev_yields(self, lg, reference: str) -> None:
+        from langgraph_sdk import get_sync_client
+
+        theirs = stream_journey(get_sync_client(url=reference, api_key=None),
+                                get_sync_client(url=reference, api_key=None))
+        ours = stream_journey(lg.sync("operator"), lg.sync("reviewer"))
+        differ = {key: (theirs[key], ours[key]) for key in theirs if theirs[key] != ours[key]}
+        assert not differ, differ
+        assert theirs["values_updates"][0] == ("metadata", ["attempt", "run_id"])
