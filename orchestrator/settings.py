@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "ops",
     "agent_api",
     "slack_approvals",
+    "advisor",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,7 @@ urlpatterns = [
     path("store/", include("orchestrator.store.urls")),
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),
+    path("advisor/", include("advisor.urls")),
     path("api/", include("orchestrator.api.urls")),
     path("langgraph/", include("agent_api.urls")),
     path("slack/", include("slack_approvals.urls")),

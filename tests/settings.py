@@ -46,6 +46,8 @@ TEST_GRAPHS = {
     "t_chatty": "tests.browser.graphs:chatty",
     **{f"t_{name}": f"tests.approvals.graphs:{name}"
        for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
+    # The advisor's findings on the pages (tests/browser/test_advisor.py): a rewritten channel and a long prompt.
+    "t_advisor": "tests.advisor.graphs:demo",
     # The LangGraph-compatible API's graphs (tests/agent_api/langgraph.json serves them to `langgraph dev`).
     **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow", "chat", "nested", "note")},
 }
