@@ -20,7 +20,6 @@ after it, each later event exactly once.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator
