@@ -20,7 +20,6 @@ after it, each later event exactly once.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -48,8 +47,8 @@ from orchestrator.models import Execution
 logger = logging.getLogger(__name__)
 STREAM_MODES = ("values", "updates", "messages", "messages-tuple", "debug", "events", "custom", "tasks",
                 "checkpoints")
-POLL_SECONDS = 1.0  # how long a read waits for the log before the run's status is looked at
-HEARTBEAT_SECONDS = 5.0  # an SSE comment when nothing happened for this long (proxies close quiet sockets)
+POLL_SECONDS = 1  # how long one read waits for the log
+HEARTBEAT_SECONDS = 5  # a quiet stream gets an SSE comment (proxies close quiet sockets) and a status check
 ACTIVE = (Execution.Status.QUEUED, Execution.Status.RUNNING)
 
 
@@ -209,17 +208,17 @@ async def relay(run_id: str, wanted: StreamRequest, *, after: str | None, ids: b
     while True:
         entries = await streams.aread(run_id, cursor, block=POLL_SECONDS)
         if not entries:
-            going, error = await sync_to_async(_run_state, thread_sensitive=False)(run_id)
-            if not going:
-                entries = await streams.aread(run_id, cursor)
-                if not entries:
+            # The log ends a run with its status; the database is asked too, in case that entry
+            # never came (a run cancelled before it started, Redis restarted): at once, then now and then.
+            if quiet % HEARTBEAT_SECONDS == 0:
+                going, error = await sync_to_async(_run_state, thread_sensitive=False)(run_id)
+                if not going and not (entries := await streams.aread(run_id, cursor)):
                     if error:
                         yield sse("error", error)
                     return
-            else:
+            if not entries:
                 quiet += POLL_SECONDS
-                if quiet >= HEARTBEAT_SECONDS:
-                    quiet = 0.0
+                if quiet % HEARTBEAT_SECONDS == 0:
                     yield b": heartbeat\r\n\r\n"
                 continue
         quiet = 0.0
