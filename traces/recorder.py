@@ -47,8 +47,14 @@ def _size(value: Any) -> int:
 
 
 class TraceRecorder:
-    def __init__(self, execution_id: UUID) -> None:
+    """``calls``: the run's ``TraceCallbackHandler``, which says which tasks made calls (spans);
+    without it every step looks its calls up in the database."""
+
+    def __init__(self, execution_id: UUID, *, calls: Any = None) -> None:
         self.execution_id = execution_id
+        self.calls = calls
+        self.node_spans: dict[str, Span] = {}  # this run's node spans by task id, until their step is recorded
+        self._ended: set[str] = set()  # tasks whose end this run saw
         self.task_starts: dict[str, datetime.datetime] = {}
         self.prev_values: dict[str, Any] | None = None
         self.prev_tasks: list[dict[str, Any]] = []
@@ -73,26 +79,39 @@ class TraceRecorder:
         status = Span.Status.ERROR if error else Span.Status.INTERRUPTED if interrupts else Span.Status.OK
         if error:
             self.failed_node = payload.get("name")
-        with transaction.atomic():
-            span = Span.objects.create(
-                execution_id=self.execution_id,
-                kind=Span.Kind.NODE,
-                name=payload.get("name", "?"),
-                status=status,
-                step=step if isinstance(step, int) else None,
-                task_id=task_id,
-                output=to_jsonable(payload.get("result")),
-                error={"message": str(error)} if error else None,
-                attributes={"interrupts": to_jsonable(interrupts)} if interrupts else {},
-                started_at=self.task_starts.pop(task_id, ts),
-                ended_at=ts,
-            )
-            # LLM and tool spans are written while the node runs, before its own
-            # span exists; adopt them now. Calls made inside a subgraph carry the
-            # subgraph's step, not ours: the node's step is the one they ran in.
-            Span.objects.filter(execution_id=self.execution_id, task_id=task_id, parent__isnull=True).exclude(
-                kind=Span.Kind.NODE
-            ).update(parent=span, step=span.step)
+        span = Span(
+            execution_id=self.execution_id,
+            kind=Span.Kind.NODE,
+            name=payload.get("name", "?"),
+            status=status,
+            step=step if isinstance(step, int) else None,
+            task_id=task_id,
+            output=to_jsonable(payload.get("result")),
+            error={"message": str(error)} if error else None,
+            attributes={"interrupts": to_jsonable(interrupts)} if interrupts else {},
+            started_at=self.task_starts.pop(task_id, ts),
+            ended_at=ts,
+        )
+        if not self._made_calls([task_id]):
+            span.save(force_insert=True)  # one statement: nothing to adopt
+        else:
+            with transaction.atomic():
+                span.save(force_insert=True)
+                # LLM and tool spans are written while the node runs, before its own
+                # span exists; adopt them now. Calls made inside a subgraph carry the
+                # subgraph's step, not ours: the node's step is the one they ran in.
+                Span.objects.filter(execution_id=self.execution_id, task_id=task_id, parent__isnull=True).exclude(
+                    kind=Span.Kind.NODE
+                ).update(parent=span, step=span.step)
+        self.node_spans[task_id] = span
+        self._ended.add(task_id)
+
+    def _made_calls(self, task_ids: list[str], *, llm: bool = False) -> bool:
+        """Whether any of these tasks may have written call spans (always, when the handler is unknown)."""
+        if self.calls is None:
+            return True
+        seen = self.calls.tasks_with_llm if llm else self.calls.tasks_with_spans
+        return any(task_id in seen for task_id in task_ids)
 
     def _record_checkpoint(self, payload: dict[str, Any], ts: datetime.datetime) -> Step | None:
         configurable = payload["config"]["configurable"]
@@ -108,22 +127,13 @@ class TraceRecorder:
             # (already recorded by the run that wrote it): only a baseline.
             return None
         task_ids = [t["id"] for t in produced_by]
-        node_spans = list(
-            Span.objects.filter(
-                execution_id=self.execution_id, kind=Span.Kind.NODE, task_id__in=task_ids, status=Span.Status.OK
-            ).order_by("started_at")
-        )
+        node_spans = self._node_spans(task_ids)
         update: dict[str, Any] = {}
         for span in node_spans:
             key = span.name if span.name not in update else f"{span.name}#{len(update)}"
             update[key] = span.output
         names = [t.get("name", "?") for t in produced_by] or [metadata.get("source", "update")]
-        tokens = (
-            Span.objects.filter(execution_id=self.execution_id, task_id__in=task_ids, kind=Span.Kind.LLM).aggregate(
-                n=Sum("input_tokens") + Sum("output_tokens")
-            )["n"]
-            or 0
-        )
+        tokens = self._tokens(task_ids)
         diff = diffs.state_diff(before, values)
         changed_keys = {entry["path"].split("[")[0].split(".")[0] for entry in diff}
         step_started = min([s.started_at for s in node_spans], default=started or ts)
@@ -154,3 +164,24 @@ class TraceRecorder:
             return None  # recorded before (a replay of an already-recorded checkpoint)
         self.new_steps.append(step)
         return step
+
+    def _node_spans(self, task_ids: list[str]) -> list[Span]:
+        """The step's successful node spans, oldest first: this run's from memory; a task this run did not
+        see end (its write replayed from the checkpoint on resume) from the database."""
+        mine = [self.node_spans.pop(task_id) for task_id in task_ids if task_id in self.node_spans]
+        missing = [task_id for task_id in task_ids if task_id not in {span.task_id for span in mine}]
+        if missing:
+            mine += Span.objects.filter(execution_id=self.execution_id, kind=Span.Kind.NODE, task_id__in=missing)
+        return sorted((span for span in mine if span.status == Span.Status.OK), key=lambda span: span.started_at)
+
+    def _tokens(self, task_ids: list[str]) -> int:
+        """Tokens of the step's LLM calls; no query when none of its tasks made one in this run."""
+        seen_all = self.calls is not None and all(task_id in self._ended for task_id in task_ids)
+        if seen_all and not self._made_calls(task_ids, llm=True):
+            return 0
+        return (
+            Span.objects.filter(execution_id=self.execution_id, task_id__in=task_ids, kind=Span.Kind.LLM).aggregate(
+                n=Sum("input_tokens") + Sum("output_tokens")
+            )["n"]
+            or 0
+        )
