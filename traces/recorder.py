@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models.signals import post_save
 from django.db.models import F, Sum
 from django.utils.dateparse import parse_datetime
 
@@ -48,23 +47,42 @@ def _size(value: Any) -> int:
         return 0
 
 
-@contextmanager
-def _trace_write() -> Iterator[None]:
-    """A transaction for the trace's rows that commits without waiting for its WAL flush (Postgres).
+def _one_statement() -> bool:
+    """Whether trace rows go in as one statement each (Postgres, not inside a caller's transaction)."""
+    connection = transaction.get_connection()
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _insert(obj: Any, *, count_step_of: UUID | None = None) -> None:
+    """INSERT one row of ``obj`` in one statement (one round trip) that commits without waiting for
+    its WAL flush; with ``count_step_of``, the same statement adds one to that execution's
+    ``step_count`` (both or neither). Sends ``post_save`` as ``save()`` would.
 
     The run's next checkpoint commits synchronously and a flush covers all WAL
     before it, as does the outcome's commit at the end: only a crash of Postgres
-    itself within those few milliseconds could lose the newest rows, never a
-    killed worker (the commit has happened). This saves one flush wait per node
-    and per step (docs/PERFORMANCE.md). Inside a caller's transaction the
-    caller's durability applies.
+    itself within those few milliseconds could lose the newest trace rows, never a
+    killed worker (the commit has happened). Per step this spares two flush waits
+    and six round trips (BEGIN, COMMIT, the ORM's separate UPDATE; docs/PERFORMANCE.md).
     """
-    with transaction.atomic():
-        connection = transaction.get_connection()
-        if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+    meta = obj._meta
+    connection = transaction.get_connection()
+    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    count = ""
+    if count_step_of is not None:
+        count = (f", counted AS (UPDATE {quote(Execution._meta.db_table)} SET step_count = step_count + 1 "
+                 f"WHERE id = %s)")
+    sql = (f"WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)){count} "
+           f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+           f"SELECT {', '.join(['%s'] * len(fields))} FROM durability RETURNING {quote(meta.pk.column)}")
+    params = ([count_step_of] if count_step_of is not None else []) + values
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, connection.alias
+    post_save.send(sender=type(obj), instance=obj, created=True, update_fields=None, raw=False,
+                   using=connection.alias)
 
 
 class TraceRecorder:
@@ -114,9 +132,11 @@ class TraceRecorder:
             started_at=self.task_starts.pop(task_id, ts),
             ended_at=ts,
         )
-        with _trace_write():
-            span.save(force_insert=True)
-            if self._made_calls([task_id]):
+        if _one_statement() and not self._made_calls([task_id]):
+            _insert(span)  # nothing to adopt
+        else:
+            with transaction.atomic():
+                span.save(force_insert=True)
                 # LLM and tool spans are written while the node runs, before its own
                 # span exists; adopt them now. Calls made inside a subgraph carry the
                 # subgraph's step, not ours: the node's step is the one they ran in.
@@ -159,32 +179,42 @@ class TraceRecorder:
         diff = diffs.state_diff(before, values)
         changed_keys = {entry["path"].split("[")[0].split(".")[0] for entry in diff}
         step_started = min([s.started_at for s in node_spans], default=started or ts)
+        counted = names != ["__start__"]
         try:
-            with _trace_write():
-                step = Step.objects.create(
-                    execution_id=self.execution_id,
-                    step=step_number,
-                    nodes=names,
-                    checkpoint_id=checkpoint_id,
-                    parent_checkpoint_id=(payload.get("parent_config") or {}).get("configurable", {}).get(
-                        "checkpoint_id", ""
-                    ),
-                    checkpoint_ns=configurable.get("checkpoint_ns", ""),
-                    update=update,
-                    diff=diff,
-                    tokens=tokens,
-                    bytes_written=sum(_size(values.get(k)) for k in changed_keys if k in values),
-                    started_at=step_started,
-                    finished_at=ts,
-                )
-                if names != ["__start__"]:
-                    # Steps as LangGraph counts them against the recursion limit: the input's own
-                    # step (``__start__``) is shown in the timeline but not counted.
-                    Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
-                transaction.on_commit(partial(live.announce_step, self.execution_id, step.id))
+            step = self._write_step(counted, Step(
+                execution_id=self.execution_id,
+                step=step_number,
+                nodes=names,
+                checkpoint_id=checkpoint_id,
+                parent_checkpoint_id=(payload.get("parent_config") or {}).get("configurable", {}).get(
+                    "checkpoint_id", ""
+                ),
+                checkpoint_ns=configurable.get("checkpoint_ns", ""),
+                update=update,
+                diff=diff,
+                tokens=tokens,
+                bytes_written=sum(_size(values.get(k)) for k in changed_keys if k in values),
+                started_at=step_started,
+                finished_at=ts,
+            ))
         except IntegrityError:
             return None  # recorded before (a replay of an already-recorded checkpoint)
         self.new_steps.append(step)
+        return step
+
+    def _write_step(self, counted: bool, step: Step) -> Step:
+        """The step's row and, when ``counted``, one more in the execution's ``step_count`` (steps as
+        LangGraph counts them against the recursion limit: the input's own step, ``__start__``, is
+        shown in the timeline but not counted), together; announced after commit."""
+        if _one_statement():
+            _insert(step, count_step_of=self.execution_id if counted else None)
+            live.announce_step(self.execution_id, step.id)
+            return step
+        with transaction.atomic():
+            step.save(force_insert=True)
+            if counted:
+                Execution.objects.filter(id=self.execution_id).update(step_count=F("step_count") + 1)
+            transaction.on_commit(partial(live.announce_step, self.execution_id, step.id))
         return step
 
     def _node_spans(self, task_ids: list[str]) -> list[Span]:
