@@ -20,6 +20,7 @@ from django.db.models.signals import post_save
 from django.db.models import F, Sum
 from django.utils.dateparse import parse_datetime
 
+from orchestrator import boundary
 from orchestrator.jsonable import to_jsonable
 from orchestrator.models import Execution
 from traces import diff as diffs
@@ -53,33 +54,41 @@ def _one_statement() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-def _insert(obj: Any, *, count_step_of: UUID | None = None) -> None:
+def _insert(obj: Any, *, count_step_of: UUID | None = None, counted: bool = True) -> None:
     """INSERT one row of ``obj`` in one statement (one round trip) that commits without waiting for
-    its WAL flush; with ``count_step_of``, the same statement adds one to that execution's
-    ``step_count`` (both or neither). Sends ``post_save`` as ``save()`` would.
+    its WAL flush. Sends ``post_save`` as ``save()`` would. With ``count_step_of`` (a step), the same
+    statement adds one (if ``counted``) to that execution's ``step_count`` (both or neither) and reads
+    back the row's ``cancel_requested`` and ``lease_owner`` for the runner's step-boundary check
+    (orchestrator/boundary.py), which then need not read the row again.
 
     The run's next checkpoint commits synchronously and a flush covers all WAL
     before it, as does the outcome's commit at the end: only a crash of Postgres
     itself within those few milliseconds could lose the newest trace rows, never a
     killed worker (the commit has happened). Per step this spares two flush waits
-    and six round trips (BEGIN, COMMIT, the ORM's separate UPDATE; docs/PERFORMANCE.md).
+    and seven round trips (BEGIN, COMMIT, the ORM's separate UPDATE, the boundary's
+    SELECT; docs/PERFORMANCE.md).
     """
     meta = obj._meta
     connection = transaction.get_connection()
     fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     quote = connection.ops.quote_name
-    count = ""
-    if count_step_of is not None:
-        count = (f", counted AS (UPDATE {quote(Execution._meta.db_table)} SET step_count = step_count + 1 "
-                 f"WHERE id = %s)")
-    sql = (f"WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)){count} "
-           f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-           f"SELECT {', '.join(['%s'] * len(fields))} FROM durability RETURNING {quote(meta.pk.column)}")
-    params = ([count_step_of] if count_step_of is not None else []) + values
+    insert = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+              f"SELECT {', '.join(['%s'] * len(fields))} FROM durability RETURNING {quote(meta.pk.column)}")
+    durability = "WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))"
+    if count_step_of is None:
+        sql, params = f"{durability} {insert}", values
+    else:
+        sql = (f"{durability}, counted AS (UPDATE {quote(Execution._meta.db_table)} SET step_count = step_count + %s "
+               f"WHERE id = %s RETURNING cancel_requested, lease_owner), inserted AS ({insert}) "
+               "SELECT inserted.*, counted.cancel_requested, counted.lease_owner FROM inserted LEFT JOIN counted ON true")
+        params = [1 if counted else 0, count_step_of, *values]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        obj.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    obj.pk = row[0]
+    if count_step_of is not None and row[2] is not None:
+        boundary.saw(count_step_of, cancel_requested=row[1], lease_owner=row[2])
     obj._state.adding, obj._state.db = False, connection.alias
     post_save.send(sender=type(obj), instance=obj, created=True, update_fields=None, raw=False,
                    using=connection.alias)
@@ -207,7 +216,7 @@ class TraceRecorder:
         LangGraph counts them against the recursion limit: the input's own step, ``__start__``, is
         shown in the timeline but not counted), together; announced after commit."""
         if _one_statement():
-            _insert(step, count_step_of=self.execution_id if counted else None)
+            _insert(step, count_step_of=self.execution_id, counted=counted)
             live.announce_step(self.execution_id, step.id)
             return step
         with transaction.atomic():
