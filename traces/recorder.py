@@ -16,8 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, models, transaction
-from django.db.models.signals import post_save
 from django.db.models import F, Sum
+from django.db.models.signals import post_save
 from django.utils.dateparse import parse_datetime
 
 from orchestrator import boundary
