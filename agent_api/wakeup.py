@@ -29,7 +29,9 @@ _subscriber: threading.Thread | None = None
 
 
 def _channel() -> str:
-    return f"{getattr(settings, 'LOOPGATE_CHANNEL_PREFIX', '') or 'loopgate'}:run-status"
+    """Under the channel layer's prefix: deployments (and test runs) sharing a Redis stay apart."""
+    layer = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+    return f"{layer.get('prefix') or 'loopgate'}:run-status"
 
 
 def _redis(**options: Any) -> Any:
