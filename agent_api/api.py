@@ -9,7 +9,7 @@ Each view parses the request, calls a selector or a service and shapes the answe
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -303,13 +303,16 @@ class ThreadHistoryApi(LangGraphApi):
 
 # --- runs ------------------------------------------------------------------------------------------------
 
+STREAM_FIELDS = ("stream_mode", "stream_subgraphs", "stream_resumable", "on_disconnect")
 IGNORED_RUN_FIELDS = ("stream_mode", "stream_subgraphs", "stream_resumable", "on_disconnect", "durability",
                       "checkpoint_during", "feedback_keys", "langsmith_tracer", "strict_resume", "on_completion")
 
 
-def _start(request: Request, thread_id: str | None) -> Run | QueuedRun:
+def _start(request: Request, thread_id: str | None,
+           prepare: Callable[[Run | QueuedRun], None] | None = None) -> Run | QueuedRun:
     """Create a run from a LangGraph run request: a new execution, or a resume of the waiting one.
-    One transaction: a refused request leaves no thread behind (a stateless run's, or ``if_not_exists``')."""
+    One transaction: a refused request leaves no thread behind (a stateless run's, or ``if_not_exists``').
+    ``prepare`` is called with the run inside it, before any worker is told to start (a stream's log)."""
     data = _body(request)
     if data.get("after_seconds"):
         raise NotSupported("after_seconds is not served yet.")
@@ -327,7 +330,10 @@ def _start(request: Request, thread_id: str | None) -> Run | QueuedRun:
             thread = services.thread_create(user=request.user, thread_id=thread_id, if_exists="do_nothing")
         else:
             thread = selectors.thread_get_for_user(user=request.user, thread_id=thread_id)  # 404 when missing
-        return _start_on(request, data, thread, webhook, strategy)
+        run = _start_on(request, data, thread, webhook, strategy)
+        if prepare is not None:
+            prepare(run)
+        return run
 
 
 def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: str,
@@ -350,6 +356,7 @@ def _start_on(request: Request, data: dict[str, Any], thread: Thread, webhook: s
             raise ValidationError({name: 'A list of node names, or "*".'})
     kwargs = {key: data.get(key) for key in ("input", "command", "config", "context", "interrupt_before",
                                              "interrupt_after", "checkpoint_id", "checkpoint")}
+    kwargs.update({key: data[key] for key in STREAM_FIELDS if key in data})
     return services.run_start(
         user=request.user, thread=thread, entry=entry, input=data.get("input"),
         command=command or None, checkpoint_id=checkpoint_id, configurable=_object(config, "configurable"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from agent_api import api, store
+from agent_api import api, store, streaming
 
 T = "threads/<str:thread_id>"
 R = "threads/<str:thread_id>/runs/<str:run_id>"
@@ -33,15 +33,15 @@ urlpatterns = [
     path(f"{T}/stream", api.not_served("Streaming a thread (issue 13)")),
     path(f"{T}/runs", api.RunListApi.as_view()),
     path(f"{T}/runs/wait", api.RunWaitApi.as_view()),
-    path(f"{T}/runs/stream", api.not_served("Streaming runs (runs.stream, issue 13)")),
+    path(f"{T}/runs/stream", streaming.run_stream),
     path(f"{T}/runs/crons", api.not_served("Crons")),
     path(R, api.RunDetailApi.as_view()),
     path(f"{R}/join", api.RunJoinApi.as_view()),
     path(f"{R}/cancel", api.RunCancelApi.as_view()),
-    path(f"{R}/stream", api.not_served("Joining a run's stream (runs.join_stream, issue 13)")),
+    path(f"{R}/stream", streaming.join_stream),
     path("runs", api.RunCreateApi.as_view()),
     path("runs/wait", api.RunWaitApi.as_view()),
-    path("runs/stream", api.not_served("Streaming runs (runs.stream, issue 13)")),
+    path("runs/stream", streaming.run_stream),
     path("runs/batch", api.not_supported("Batches of runs")),
     path("runs/cancel", api.RunCancelManyApi.as_view()),
     re_path(r"^runs/crons", api.not_served("Crons")),

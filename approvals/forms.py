@@ -87,7 +87,7 @@ class ActionForm:
     schema_given: bool = False
 
 
-def _field_kind(prop: dict[str, Any], root: dict[str, Any]) -> tuple[str, bool, dict[str, Any]]:
+def field_kind(prop: dict[str, Any], root: dict[str, Any]) -> tuple[str, bool, dict[str, Any]]:
     """(kind, nullable, the property with refs resolved and a null alternative removed)."""
     prop = resolve(prop, root) if isinstance(prop, dict) else {}
     nullable = False
@@ -201,7 +201,7 @@ class DecisionForm(forms.Form):
             card.edit_fields.append(EditField(key="", name=name, kind="json", required=True))
             return
         for key in payloads.ordered(props, card.action):  # type: ignore[arg-type]
-            kind, nullable, prop = _field_kind(props[key], schema)
+            kind, nullable, prop = field_kind(props[key], schema)
             name = f"d-{card.index}-arg-{key}"
             label = str(prop.get("title") or key)
             help_text = str(prop.get("description") or "")
@@ -279,6 +279,11 @@ class DecisionForm(forms.Form):
 
     def _edited_args(self, card: ActionForm) -> dict[str, Any]:
         args = dict(card.action.get("args") or {})
+        typed = {edit.key for edit in card.edit_fields if edit.key}
+        if typed:
+            # A typed form edits the arguments the schema names; the payload's other keys (the FinOps
+            # request's owner, region, cost) are context, and the tool takes no others.
+            args = {key: value for key, value in args.items() if key in typed}
         data = self.cleaned_data
         for edit in card.edit_fields:
             raw = data.get(edit.name)

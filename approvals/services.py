@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import live, payloads
+from approvals import events, live, payloads
 from approvals.models import Approval
 from orchestrator import audit, gates, roles
 from orchestrator import services as executions
@@ -55,6 +55,7 @@ def _announce_created(approval_ids: list[UUID]) -> None:
     """After commit: reviewers hear about new approvals by email and webhook (a task, off the runner's path)."""
     if not approval_ids:
         return
+    events.announce("created", approval_ids)
     from approvals.tasks import notify_created
 
     try:
@@ -196,6 +197,7 @@ def approvals_settle_by_fork(
         )
     if waiting:
         transaction.on_commit(_announce)
+        transaction.on_commit(partial(events.announce, "decided", [a.id for a in waiting]))
     return waiting
 
 
@@ -219,9 +221,12 @@ def approval_resume_map(*, execution_id: UUID, interrupt_ids: list[str]) -> dict
 def approvals_cancel_for_execution(*, execution_id: UUID) -> int:
     """Cancel the execution's pending approvals (it ended or was cancelled); returns how many.
     ``update()`` skips ``auto_now``: ``updated_at`` is set here, the history's "when" for them."""
-    return Approval.objects.filter(execution_id=execution_id, status=Approval.Status.PENDING).update(
-        status=Approval.Status.CANCELLED, updated_at=timezone.now()
-    )
+    pending = Approval.objects.filter(execution_id=execution_id, status=Approval.Status.PENDING)
+    ids = list(pending.values_list("id", flat=True))
+    cancelled = pending.update(status=Approval.Status.CANCELLED, updated_at=timezone.now())
+    if cancelled:
+        transaction.on_commit(partial(events.announce, "cancelled", ids))
+    return cancelled
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -283,7 +288,8 @@ def _announce() -> None:
     live.announce_approvals_changed()
 
 
-def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, Any]], comment: str = "") -> Approval:
+def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, Any]], comment: str = "",
+                    via: str = "") -> Approval:
     """Record one reviewer's decisions on an approval and resume the graph once
     every pending approval of its execution is decided. Safe under concurrent clicks.
 
@@ -299,6 +305,9 @@ def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, 
     3. Save the decision, the resume value in the graph's format, and an audit line.
     4. If no approval of the execution is pending any more, mark it queued; after
        commit queue ``advance`` and announce the change to every open inbox.
+
+    ``via`` names the door the decision came in by when it is not Loopgate's own (``"slack"``);
+    the audit line records it.
     """
     if not roles.can_decide(user):
         raise PermissionDenied("Only reviewers and admins may decide approvals.")
@@ -333,7 +342,7 @@ def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, 
             kind=AuditEntry.Kind.DECISION, actor=user, approval=approval, graph_name=execution.graph_name,
             outcome=approval.status, comment=comment,
             detail={"decisions": list(checked), "resume_value": approval.resume_value,
-                    "interrupt_id": approval.interrupt_id, "format": approval.format},
+                    "interrupt_id": approval.interrupt_id, "format": approval.format, **({"via": via} if via else {})},
         )
         if approval.status == Status.APPROVED and _is_fork_hold(approval):
             # A fork held at a gate goes on in place of its parent's approval there.
@@ -341,6 +350,7 @@ def approval_decide(*, approval_id: UUID, user: User, decisions: list[dict[str, 
                                      gate=approval.node, user=user, detail={"hold": str(approval.id)})
         _resume_when_all_decided(execution)
         transaction.on_commit(_announce)
+        transaction.on_commit(partial(events.announce, "decided", [approval.id]))
     return approval
 
 
@@ -466,6 +476,7 @@ def approval_expire(*, approval_id: UUID, now: datetime.datetime | None = None) 
             _resume_when_all_decided(execution)
         transaction.on_commit(partial(_escalate, approval.id))
         transaction.on_commit(_announce)
+        transaction.on_commit(partial(events.announce, "expired", [approval.id]))
     return approval
 
 

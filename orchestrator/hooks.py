@@ -6,7 +6,7 @@ change is announced to every open page — it calls what they registered here
 from their ``AppConfig.ready()``, the way LangGraph's callbacks and Django's own
 signals decouple layers. import-linter keeps the rule (``.importlinter``).
 
-Three kinds of hook:
+Four kinds of hook:
 
 - ``run_observers``: factories called when a worker starts advancing an
   execution; each returns a :class:`RunObserver` that sees every event of the
@@ -15,6 +15,11 @@ Three kinds of hook:
   status, by the one owner of that status (``orchestrator.services``).
 - ``human_gate``: the one app that turns interrupts into decisions people make
   (the approvals app). The runner cannot work without it.
+- ``page_panels``: sections a feature app adds to a page the core (or a lower app)
+  renders — the Graphs page's cards, the execution page — the way Django admin's
+  ``get_urls`` lets an app add to a page it does not own. Each is a callable
+  ``(request, **context) -> str`` returning HTML rendered from the app's own
+  templates (autoescaped); the page shows them in order with ``{% page_panels %}``.
 """
 
 from __future__ import annotations
@@ -98,14 +103,23 @@ class HumanGate(Protocol):
         """Expire overdue approvals (the embedded mode's clock calls this; beat runs it otherwise)."""
 
 
+PagePanel = Callable[..., str]
+"""``panel(request, **context)``: the panel's HTML for this page, or ``""`` for none."""
+
+PAGES = ("graph_card", "execution")
+"""Where panels go: under each graph's card on the Graphs page (context: ``entry``, the
+registry's ``GraphEntry``) and on an execution's page (context: ``execution``)."""
+
+
 @dataclass
 class _Hooks:
     run_observers: list[Callable[[Execution], RunObserver]]
     status_listeners: list[Callable[[UUID, str], None]]
+    page_panels: dict[str, list[PagePanel]]
     human_gate: HumanGate | None = None
 
 
-_hooks = _Hooks(run_observers=[], status_listeners=[])
+_hooks = _Hooks(run_observers=[], status_listeners=[], page_panels={page: [] for page in PAGES})
 
 
 def register_run_observer(factory: Callable[[Execution], RunObserver]) -> None:
@@ -116,6 +130,17 @@ def register_run_observer(factory: Callable[[Execution], RunObserver]) -> None:
 def register_status_listener(listener: Callable[[UUID, str], None]) -> None:
     if listener not in _hooks.status_listeners:
         _hooks.status_listeners.append(listener)
+
+
+def register_page_panel(page: str, panel: PagePanel) -> None:
+    if page not in PAGES:
+        raise ImproperlyConfigured(f"No page {page!r} takes panels; pages: {', '.join(PAGES)}.")
+    if panel not in _hooks.page_panels[page]:
+        _hooks.page_panels[page].append(panel)
+
+
+def page_panels(page: str) -> list[PagePanel]:
+    return list(_hooks.page_panels.get(page, []))
 
 
 def register_human_gate(gate: HumanGate) -> None:

@@ -97,7 +97,8 @@ def get_chat_model(purpose: str = "default") -> BaseChatModel:
         return _from_factory(factory, purpose)
     base_url = _setting("LOOPGATE_LLM_BASE_URL")
     if not base_url:
-        return OfflineChatModel(purpose=purpose, metadata=metadata)
+        delay = getattr(settings, "LOOPGATE_OFFLINE_TOKEN_DELAY_MS", 0) / 1000
+        return OfflineChatModel(purpose=purpose, metadata=metadata, token_delay=delay)
 
     model = _setting("LOOPGATE_LLM_MODEL")
     if not model:

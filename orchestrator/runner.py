@@ -6,7 +6,8 @@ interrupts, fails, is cancelled or runs out of budget.
 2. Work out where to start from the checkpointer, the source of truth: the
    input, the last checkpoint (a crashed run), or a resume value once every
    pending interrupt is decided.
-3. Stream the graph (``stream_mode="debug"``), handing every event to the run
+3. Stream the graph (``stream_mode="debug"``, plus the modes readers asked for, published
+   to the execution's event log, ``orchestrator.streams``), handing every debug event to the run
    observers the feature apps registered (``orchestrator.hooks``: the traces app
    records node runs, steps and calls); a heartbeat thread extends the lease; at
    each step boundary check for cancellation and a lost lease.
@@ -31,7 +32,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import boundary, events, gates, hooks, logcontext, registry, services, shutdown
+from orchestrator import boundary, events, gates, hooks, logcontext, registry, services, shutdown, streams
 from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
@@ -318,8 +319,15 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
             # so a step is never recorded for a checkpoint a crash could lose.
             at = config if not start.checkpoint_id else {
                 **config, "configurable": {**config["configurable"], "checkpoint_id": start.checkpoint_id}}
-            for _mode, event in graph.stream(start.input, at, stream_mode=["debug"], durability="sync",
-                                             **_run_options(execution)):
+            # Besides "debug" (the observers), the modes someone asked for are published to
+            # the execution's event log as they come (orchestrator/streams.py).
+            publisher = streams.Publisher(execution.id)
+            for chunk in graph.stream(start.input, at, stream_mode=publisher.stream_modes, durability="sync",
+                                      subgraphs=publisher.subgraphs, **_run_options(execution)):
+                ns, mode, event = publisher.split(chunk)
+                publisher.publish(ns, mode, event)
+                if mode != "debug" or ns:
+                    continue
                 closed_step = observers.on_event(event)
                 if event.get("step") is not None:
                     logcontext.set_fields(step=event["step"])

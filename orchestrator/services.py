@@ -32,7 +32,7 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from orchestrator import hooks, registry, roles
+from orchestrator import hooks, registry, roles, streams
 from orchestrator.budgets.policy import budget_for_start
 from orchestrator.errors import InvalidState, PermissionDenied
 from orchestrator.models import Execution
@@ -55,6 +55,14 @@ def _changed(execution_id: UUID, status: str, *, queue: bool = False) -> None:
     if queue:
         transaction.on_commit(partial(_queue_advance, str(execution_id)))
     transaction.on_commit(partial(hooks.status_changed, execution_id, status))
+    transaction.on_commit(partial(_close_stream, execution_id, status))
+
+
+def _close_stream(execution_id: UUID, status: str) -> None:
+    try:
+        streams.status_changed(execution_id, status)
+    except Exception:  # noqa: BLE001 - readers also see the status in the database; never fail the change
+        logger.warning("could not close the event log of %s", execution_id, exc_info=True)
 
 
 def lease_length() -> datetime.timedelta:

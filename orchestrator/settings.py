@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -95,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "channels",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -105,6 +107,8 @@ INSTALLED_APPS = [
     "traces",
     "ops",
     "agent_api",
+    "slack_approvals",
+    "advisor",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +119,8 @@ MIDDLEWARE = [
     # Before anything reads the body (CSRF reads POST): too big a body is refused unread.
     "orchestrator.middleware.RequestSizeLimitMiddleware",
     "orchestrator.middleware.NulRefusalMiddleware",
+    # Before anything that answers on its own: a preflight to /langgraph/ gets its CORS answer.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -251,6 +257,22 @@ LOOPGATE_EXAMPLES = env_bool("LOOPGATE_EXAMPLES", DEBUG)
 LOOPGATE_DEFAULT_RECURSION_LIMIT = env_int("LOOPGATE_DEFAULT_RECURSION_LIMIT", 50, minimum=1)
 # How long runs.wait and runs.join of the LangGraph-compatible API (/langgraph/) hold a request open.
 LOOPGATE_LANGGRAPH_WAIT_SECONDS = env_int("LOOPGATE_LANGGRAPH_WAIT_SECONDS", 600, minimum=1)
+# Browser apps served from other origins (agent-chat-ui, Agent Inbox) that may call /langgraph/
+# with an API token (django-cors-headers answers their preflights). Never with cookies: a page of
+# another origin gets no use of a Loopgate session. Empty: none.
+CORS_ALLOWED_ORIGINS = env_list("LOOPGATE_LANGGRAPH_CORS_ORIGINS", [])
+CORS_URLS_REGEX = r"^/langgraph/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "last-event-id")
+# The SDKs read the run's id from Content-Location (runs.stream, runs.wait).
+CORS_EXPOSE_HEADERS = ["content-location", "location"]
+# Each execution's event log (orchestrator/streams.py: a Redis stream, or memory when embedded):
+# at most this many events a run, kept this long while it runs and this long after it stops.
+LOOPGATE_STREAM_MAX_EVENTS = env_int("LOOPGATE_STREAM_MAX_EVENTS", 10_000, minimum=100)
+LOOPGATE_STREAM_LIVE_SECONDS = env_int("LOOPGATE_STREAM_LIVE_SECONDS", 86_400, minimum=60)
+LOOPGATE_STREAM_KEEP_SECONDS = env_int("LOOPGATE_STREAM_KEEP_SECONDS", 3_600, minimum=10)
+LOOPGATE_STREAM_MAX_RUNS = env_int("LOOPGATE_STREAM_MAX_RUNS", 200, minimum=1)  # embedded: runs kept in memory
+LOOPGATE_STREAM_PREFIX = env_str("LOOPGATE_STREAM_PREFIX", "loopgate") or "loopgate"
 LOOPGATE_DEFAULT_TOKEN_BUDGET = env_int("LOOPGATE_DEFAULT_TOKEN_BUDGET", 50_000, minimum=0)
 # The most output tokens one LLM call may reserve (and, for models built by orchestrator.llm, spend):
 # a budgeted call reserves its prompt's estimate plus this, or what is left, before it is made.
@@ -323,12 +345,42 @@ LOOPGATE_HIGH_STAKES_GRAPHS = env_list("LOOPGATE_HIGH_STAKES_GRAPHS", [])
 # request, so only hosts an admin allowed are ever called); empty: run webhooks are refused.
 LOOPGATE_RUN_WEBHOOK_HOSTS = env_list("LOOPGATE_RUN_WEBHOOK_HOSTS", [])
 
+# --- Approvals in Slack (slack_approvals/; the README's "Approvals in Slack") -----------
+# On when both the bot token and the signing secret are set; off (nothing posted, the
+# interactivity endpoint answers 404) when neither is.
+LOOPGATE_SLACK_BOT_TOKEN = env_str("LOOPGATE_SLACK_BOT_TOKEN", "") or ""
+LOOPGATE_SLACK_SIGNING_SECRET = env_str("LOOPGATE_SLACK_SIGNING_SECRET", "") or ""
+if bool(LOOPGATE_SLACK_BOT_TOKEN) != bool(LOOPGATE_SLACK_SIGNING_SECRET):
+    raise ImproperlyConfigured("Set both LOOPGATE_SLACK_BOT_TOKEN and LOOPGATE_SLACK_SIGNING_SECRET, or neither.")
+# Where new approvals are posted: the channel per graph ({"finops": "C0123ABCD"}), else the default one;
+# an interrupt that names a user (slack_user, or reviewer/owner naming a linked Loopgate user) goes by DM.
+LOOPGATE_SLACK_CHANNEL = env_str("LOOPGATE_SLACK_CHANNEL", "") or ""
+LOOPGATE_SLACK_CHANNELS: dict[str, str] = {}
+if _slack_channels := (env_str("LOOPGATE_SLACK_CHANNELS", "") or ""):
+    import json as _json
+
+    try:
+        LOOPGATE_SLACK_CHANNELS = _json.loads(_slack_channels)
+    except ValueError:
+        LOOPGATE_SLACK_CHANNELS = None  # type: ignore[assignment]
+    if not isinstance(LOOPGATE_SLACK_CHANNELS, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in LOOPGATE_SLACK_CHANNELS.items()):
+        raise ImproperlyConfigured(
+            f'LOOPGATE_SLACK_CHANNELS must be a JSON object of graph name to channel id, got {_slack_channels!r}')
+# Where expired approvals are escalated (default: the default channel).
+LOOPGATE_SLACK_ESCALATION_CHANNEL = env_str("LOOPGATE_SLACK_ESCALATION_CHANNEL", "") or LOOPGATE_SLACK_CHANNEL
+# The Web API's address (the SDK's own when empty); tests point it at a stand-in on loopback.
+LOOPGATE_SLACK_API_URL = env_str("LOOPGATE_SLACK_API_URL", "") or ""
+
 # --- LLMs: any OpenAI-compatible endpoint; none set means the offline model ------
 LOOPGATE_LLM_BASE_URL = env_str("LOOPGATE_LLM_BASE_URL", "") or ""
 LOOPGATE_LLM_MODEL = env_str("LOOPGATE_LLM_MODEL", "gpt-4o-mini") or "gpt-4o-mini"
 LOOPGATE_LLM_API_KEY = env_str("LOOPGATE_LLM_API_KEY", "") or ""
 LOOPGATE_LLM_TIMEOUT_SECONDS = env_int("LOOPGATE_LLM_TIMEOUT_SECONDS", 120, minimum=1)
 # Any other LangChain chat model: "package.module:factory", called with purpose=.
+# The offline model streams its answers a word at a time; this pause between words makes it a slow
+# model, to watch an answer grow on the execution page (demos, browser tests).
+LOOPGATE_OFFLINE_TOKEN_DELAY_MS = env_int("LOOPGATE_OFFLINE_TOKEN_DELAY_MS", 0, minimum=0)
 LOOPGATE_LLM_FACTORY = env_str("LOOPGATE_LLM_FACTORY", "") or ""
 # Prices per million tokens, (input, output), in LOOPGATE_CURRENCY.
 LOOPGATE_CURRENCY = env_str("LOOPGATE_CURRENCY", "USD") or "USD"
@@ -483,6 +535,9 @@ LOGGING = {
     "filters": {"forbidden_on_one_line": {"()": "orchestrator.logfilters.ForbiddenOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO") or "INFO"},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
+    # "django": no handlers of its own (Django's defaults give it a console handler in DEBUG): its
+    # records reach the root's handler once, so a refused request is one line, not two.
+    "loggers": {"django": {"handlers": [], "propagate": True},
+                "daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
                 "django.request": {"filters": ["forbidden_on_one_line"]}},
 }

@@ -27,7 +27,10 @@ urlpatterns = [
     path("store/", include("orchestrator.store.urls")),
     path("approvals/", include("approvals.urls")),
     path("executions/", include("traces.urls")),
+    path("advisor/", include("advisor.urls")),
     path("api/", include("orchestrator.api.urls")),
     path("langgraph/", include("agent_api.urls")),
+    path("slack/", include("slack_approvals.urls")),
+    path("chat/", include("agent_api.chat_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,5 @@
 # Shared by scripts/run and scripts/test: a virtual environment with the pinned
-# dependencies, and (for the browser tests) Debian's Chromium.
+# dependencies, Debian's Chromium (for the browser tests) and the JS clients' packages.
 
 loopgate_setup_venv() {
   # $1: the requirements file to install (requirements.txt to run,
@@ -33,4 +33,22 @@ loopgate_setup_test_tools() {
   [ "$(id -u)" = 0 ] || sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+loopgate_setup_js() {
+  # The JS clients' pinned packages (clients/js/package-lock.json): the Node.js journey
+  # of the tests and the chat page's bundle. Without Node.js the JS tests fail saying so.
+  local dir=clients/js
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "==> Node.js 20+ and npm are missing: the JS client tests will fail until they are installed" >&2
+    return
+  fi
+  local stamp="$dir/node_modules/.loopgate-lock.sha"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the JS clients' pinned packages (npm ci in $dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
 }

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -50,3 +54,40 @@ def users(db: None) -> dict:
     from tests.factories import make_role_users
 
     return make_role_users()
+
+
+@pytest.fixture
+def runlog(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A file the test graphs append a line to each time a node runs (``LOOPGATE_TEST_RUNLOG``): how
+    often each node really ran, across worker processes."""
+    path = Path(tempfile.mkstemp(prefix="loopgate-runlog-")[1])
+    monkeypatch.setenv("LOOPGATE_TEST_RUNLOG", str(path))
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def procs(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+    """Processes a test started (``tests.services.Proc``): killed after it, their output printed if it failed."""
+    started: list[Any] = []
+    yield started
+    for proc in started:
+        proc.kill()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for proc in started:
+            print(f"--- {proc.name} ---\n{proc.output()}")
+
+
+@pytest.fixture
+def worker(procs: list[Any]) -> Callable[..., Any]:
+    """Starts a real Celery worker process: ``worker("name", concurrency=2, LOOPGATE_X="1")``. A module
+    whose every test wants one worker overrides it: ``def worker(worker): return worker("mine")``."""
+    from tests.services import start_worker
+
+    def start(name: str = "w1", **kwargs: Any) -> Any:
+        proc = start_worker(name, **kwargs)
+        procs.append(proc)
+        return proc
+
+    return start

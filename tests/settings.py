@@ -43,10 +43,13 @@ TEST_GRAPHS = {
     "t_budget_loop": "tests.orchestrator.budget_graphs:loop",
     "t_memory": "tests.orchestrator.store_graphs:memory",
     "t_memory_compiled": "tests.orchestrator.store_graphs:memory_compiled",
+    "t_chatty": "tests.browser.graphs:chatty",
     **{f"t_{name}": f"tests.approvals.graphs:{name}"
        for name in ("hitl_agent", "hitl_per_call", "inbox", "plain", "branches")},
+    # The advisor's findings on the pages (tests/browser/test_advisor.py): a rewritten channel and a long prompt.
+    "t_advisor": "tests.advisor.graphs:demo",
     # The LangGraph-compatible API's graphs (tests/agent_api/langgraph.json serves them to `langgraph dev`).
-    **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow")},
+    **{f"lg_{name}": f"tests.agent_api.graphs:{name}_graph" for name in ("review", "echo", "slow", "chat", "nested", "note")},
 }
 # A test that starts workers with graphs of its own passes them in LOOPGATE_TEST_GRAPHS
 # ({"name": "spec"}, over the ones above), so the workers load what the test process does.
@@ -64,3 +67,7 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_loopgate_{os.getpid
 
 # The LangGraph-compatible API's run webhooks may call local test receivers only.
 LOOPGATE_RUN_WEBHOOK_HOSTS = ["127.0.0.1"]
+
+# Each run's event logs under a prefix of this run's own (orchestrator/streams.py).
+os.environ.setdefault("LOOPGATE_STREAM_PREFIX", f"loopgate-test-{os.getpid()}")
+LOOPGATE_STREAM_PREFIX = os.environ["LOOPGATE_STREAM_PREFIX"]

@@ -14,7 +14,7 @@ from orchestrator.models import Execution
 from orchestrator.models.execution import StatusWriteRefused, owning_status
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("orchestrator", "approvals", "traces", "ops", "agent_api")
+APPS = ("orchestrator", "approvals", "traces", "ops", "agent_api", "slack_approvals", "advisor")
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:

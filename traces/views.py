@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +21,7 @@ from orchestrator import selectors as core
 from orchestrator.errors import GraphBroken, GraphNotFound, InvalidState, LoopgateError, PermissionDenied
 from orchestrator.models import Execution
 from orchestrator.types import AuthedRequest
-from traces import fragments, selectors
+from traces import fragments, selectors, tokens
 from traces import services as trace_services
 from traces import state as states
 from traces.forms import ExecutionFilterForm, ForkForm
@@ -71,6 +72,18 @@ def execution_detail(request: AuthedRequest, execution_id: UUID) -> HttpResponse
 
 
 @require_GET
+async def execution_tokens(request: HttpRequest, execution_id: UUID) -> HttpResponse:
+    """The LLM message being generated, as Server-Sent Events (``traces.tokens``)."""
+    user = await request.auser()
+    await sync_to_async(core.execution_get_for_user, thread_sensitive=False)(user=user, execution_id=execution_id)
+    events = tokens.token_events(execution_id, request.headers.get("Last-Event-ID") or None)
+    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@require_GET
 def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
     """More timeline rows (``after`` a row id): the next page, or the rows a reconnecting socket missed."""
     execution = _execution(request, execution_id)
@@ -84,10 +97,8 @@ def execution_steps(request: AuthedRequest, execution_id: UUID) -> HttpResponse:
         return HttpResponse(fragments.render_execution_push(execution=execution, user=request.user))
     if param_flag(request.GET, "catchup"):
         # A socket that just (re)opened may have missed the status change too: send the live regions again.
-        ctx["catchup"] = True
-        ctx.update(fragments.header_context(execution=execution, user=request.user))
-        ctx.update(fragments.diagram_context(execution=execution))
-        ctx.update(fragments.now_context(execution=execution))
+        # (the same regions as a status push: a run that ended before the socket opened shows its result).
+        ctx["regions"] = fragments.render_execution_push(execution=execution, user=request.user)
     return render(request, "traces/partials/timeline_page.html", ctx)
 
 

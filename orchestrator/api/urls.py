@@ -1,7 +1,7 @@
 """URLs under /api/: the v1 endpoints, the OpenAPI schema and the interactive docs.
 
 Mounted from ``orchestrator/urls.py`` at ``api/``. Like the root URLconf, it names the
-feature apps' endpoints (approvals, traces) beside the core's: URL plumbing only.
+feature apps' endpoints (approvals, traces, advisor) beside the core's: URL plumbing only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.views import APIView
 
+from advisor.api import ExecutionFindingListApi, FindingDismissApi, FindingRestoreApi, GraphFindingListApi
 from approvals.api import ApprovalDecideApi, ApprovalDetailApi, ApprovalListApi
 from orchestrator.api.budgets import BudgetGetApi, BudgetUpdateApi
 from orchestrator.api.executions import (
@@ -68,6 +69,9 @@ def index(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("v1/", index, name="index"),
     path("v1/graphs/", GraphListApi.as_view(), name="graphs"),
+    path("v1/graphs/<str:name>/findings/", GraphFindingListApi.as_view(), name="graph_findings"),
+    path("v1/graphs/<str:name>/findings/dismiss/", FindingDismissApi.as_view(), name="graph_findings_dismiss"),
+    path("v1/graphs/<str:name>/findings/restore/", FindingRestoreApi.as_view(), name="graph_findings_restore"),
     path("v1/executions/", one_path(ExecutionListApi, ExecutionStartApi), name="executions"),
     path("v1/executions/<uuid:execution_id>/", ExecutionDetailApi.as_view(), name="execution"),
     path("v1/executions/<uuid:execution_id>/cancel/", ExecutionCancelApi.as_view(), name="execution_cancel"),
@@ -76,6 +80,8 @@ urlpatterns = [
     path("v1/executions/<uuid:execution_id>/fork/", ExecutionForkApi.as_view(), name="execution_fork"),
     path("v1/executions/<uuid:execution_id>/steps/", ExecutionStepListApi.as_view(), name="execution_steps"),
     path("v1/executions/<uuid:execution_id>/spans/", ExecutionSpanListApi.as_view(), name="execution_spans"),
+    path("v1/executions/<uuid:execution_id>/findings/", ExecutionFindingListApi.as_view(),
+         name="execution_findings"),
     path("v1/approvals/", ApprovalListApi.as_view(), name="approvals"),
     path("v1/approvals/<uuid:approval_id>/", ApprovalDetailApi.as_view(), name="approval"),
     path("v1/approvals/<uuid:approval_id>/decide/", ApprovalDecideApi.as_view(), name="approval_decide"),

@@ -242,6 +242,9 @@ def communicate(state: FinOpsState) -> dict[str, Any]:
         "grace_period_minutes": 30,
         "description": description,
         "timeout_seconds": timeout,
+        # Stopping a cluster is not undone by a click: one key must not decide it (the inbox and the
+        # approval page ask for "a" twice, approvals/models.py is_high_stakes).
+        "high_stakes": True,
         # The reviewer may approve as asked, or edit how the shutdown is done.
         "allowed_decisions": ["approve", "edit", "reject", "respond"],
         "args_schema": {

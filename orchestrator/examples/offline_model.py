@@ -41,7 +41,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -49,13 +50,14 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolCall,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -157,6 +159,8 @@ class OfflineChatModel(BaseChatModel):
     # into ``ls_model_name``, which the trace callback shows as the model.
     model: str = OFFLINE_MODEL_NAME
     purpose: str = "default"
+    # Seconds between two streamed tokens: a slow model, to watch an answer grow (tests, demos).
+    token_delay: float = 0.0
 
     @property
     def _llm_type(self) -> str:
@@ -246,6 +250,34 @@ class OfflineChatModel(BaseChatModel):
                 },
             },
         )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The same answer as ``_generate``, a word at a time (as a provider streams tokens); the
+        last chunk carries the tool calls, the usage and the finish reason."""
+        message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+        assert isinstance(message, AIMessage)
+        words = re.findall(r"\s*\S+", str(message.content)) or [""]
+        for index, word in enumerate(words):
+            if index and self.token_delay:
+                time.sleep(self.token_delay)
+            last = index == len(words) - 1
+            chunk = AIMessageChunk(
+                content=word,
+                tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                                  for i, c in enumerate(message.tool_calls)] if last else [],
+                usage_metadata=message.usage_metadata if last else None,
+                response_metadata=message.response_metadata if last else {},
+            )
+            generation = ChatGenerationChunk(message=chunk)
+            if run_manager is not None and word:
+                run_manager.on_llm_new_token(word, chunk=generation)
+            yield generation
 
     # -- the script -------------------------------------------------------------------------
 

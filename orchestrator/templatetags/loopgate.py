@@ -9,7 +9,7 @@ state diffs are ``{% load state_diff %}`` (traces).
 
 Filters: ``status_badge``, ``status_label``, ``reltime``, ``duration``,
 ``tokens``, ``cost``.
-Tags: ``status_badge``, ``short_id``, ``token_meter``.
+Tags: ``status_badge``, ``short_id``, ``token_meter``, ``page_panels``.
 """
 
 from __future__ import annotations
@@ -371,3 +371,17 @@ def docstring(text: Any) -> SafeString:
         else:
             blocks.append("<p>" + _inline(" ".join(line.strip() for line in lines)) + "</p>")
     return mark_safe("".join(blocks))  # noqa: S308 - every piece was escaped by _inline
+
+
+@register.simple_tag(takes_context=True)
+def page_panels(context: template.Context, page: str, **panel_context: Any) -> SafeString:
+    """The panels feature apps registered for ``page`` (``orchestrator.hooks``), in order.
+
+    Each panel renders its own templates with autoescape on: what it returns is
+    trusted markup, as an ``{% include %}`` would be.
+    """
+    from orchestrator import hooks
+
+    request = context.get("request")
+    parts = [panel(request, **panel_context) for panel in hooks.page_panels(page)]
+    return mark_safe("".join(part for part in parts if part))  # noqa: S308 - the panels' own rendered templates

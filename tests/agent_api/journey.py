@@ -106,3 +106,77 @@ def journey(operator: Any, reviewer: Any) -> dict[str, Any]:
     seen["search_by_status"] = any(t["thread_id"] == slow for t in operator.threads.search(status="interrupted"))
     seen["ids"] = {"thread": tid, "run": run["run_id"], "other": other, "slow": slow, "long_run": long_run["run_id"]}
     return seen
+
+
+def _names(name: str) -> str:
+    """``updates|inner:<task id>`` → ``updates|inner``: task ids differ from server to server."""
+    head, _, namespace = name.partition("|")
+    return f"{head}|{'|'.join(part.split(':')[0] for part in namespace.split('|'))}" if namespace else head
+
+
+def _keys(data: Any) -> Any:
+    return sorted(data) if isinstance(data, dict) else type(data).__name__
+
+
+def _no_interrupt_ids(value: Any) -> Any:
+    """Interrupt ids hash where the task ran: each server has its own."""
+    if isinstance(value, dict) and isinstance(value.get("__interrupt__"), list):
+        return {**value, "__interrupt__": [{k: v for k, v in i.items() if k != "id"} for i in value["__interrupt__"]]}
+    return value
+
+
+def _parts(parts: Any, data: Callable[[str, Any], Any] = lambda name, value: value) -> list[tuple[str, Any]]:
+    out = []
+    for part in parts:
+        value = _keys(part.data) if part.event == "metadata" else data(part.event, _no_interrupt_ids(part.data))
+        out.append((_names(part.event), value))
+    return out
+
+
+def _message(name: str, value: Any) -> Any:
+    if name == "messages/metadata":
+        return list(value)  # the message ids; the metadata names each server's own keys
+    if name in ("messages/partial", "messages/complete"):
+        return [{k: v for k, v in m.items()} for m in value]
+    if name == "messages":
+        chunk, metadata = value
+        return [chunk["content"], chunk["type"], metadata["langgraph_node"]]
+    return value
+
+
+def _shapes(name: str, value: Any) -> Any:
+    if name == "tasks":
+        return [value["name"], sorted(value)]
+    if name == "checkpoints":
+        return [sorted(value), value["metadata"]["step"], value["next"]]
+    if name == "debug":
+        return [value["type"], value["step"], sorted(value["payload"])]
+    if name == "events":
+        return [value["event"], value["data"]["chunk"]["content"]]
+    return value
+
+
+def stream_journey(operator: Any, reviewer: Any) -> dict[str, Any]:
+    """What ``runs.stream`` yields, mode by mode, without ids and timestamps."""
+    seen: dict[str, Any] = {}
+    thread = operator.threads.create()["thread_id"]
+    seen["values_updates"] = _parts(operator.runs.stream(thread, "lg_echo", input={"text": "hi"},
+                                                         stream_mode=["values", "updates"]))
+    seen["second_run_values"] = _parts(operator.runs.stream(thread, "lg_echo", input={"text": "again"}))
+    review = operator.threads.create()["thread_id"]
+    seen["until_interrupt"] = _parts(operator.runs.stream(review, "lg_review", input={"topic": "owls"},
+                                                          stream_mode=["updates", "values"]))
+    seen["resumed"] = _parts(reviewer.runs.stream(review, "lg_review", command={"resume": {"type": "approve"}},
+                                                  stream_mode=["updates", "values"]))
+    chat = {"messages": [{"role": "user", "content": "yo", "id": "question-1"}]}
+    seen["messages"] = _parts(operator.runs.stream(None, "lg_chat", input=chat, stream_mode=["messages", "custom"]),
+                              _message)
+    seen["messages_tuple"] = _parts(operator.runs.stream(None, "lg_chat", input=chat, stream_mode="messages-tuple"),
+                                    _message)
+    seen["tasks_checkpoints"] = _parts(operator.runs.stream(thread, "lg_echo", input={"text": "t"},
+                                                            stream_mode=["tasks", "checkpoints"]), _shapes)
+    seen["debug"] = _parts(operator.runs.stream(thread, "lg_echo", input={"text": "d"}, stream_mode="debug"), _shapes)
+    seen["subgraphs"] = _parts(operator.runs.stream(None, "lg_nested", input={"text": "n"}, stream_mode="updates",
+                                                    stream_subgraphs=True))
+    seen["error"] = _parts(operator.runs.stream(None, "lg_echo", input={"text": "fail"}, stream_mode="values"))
+    return seen

@@ -90,9 +90,9 @@ class AuthTests:
         with pytest.raises(PermissionDeniedError):
             outsider.threads.create()
 
-    def test_streaming_answers_501_naming_what_is_missing(self, lg) -> None:
+    def test_crons_answer_501_naming_what_is_missing(self, lg) -> None:
         token = lg.tokens["operator"]
-        for method, path in (("POST", "/runs/stream"), ("POST", "/threads/x/runs/stream")):
+        for method, path in (("POST", "/runs/crons"), ("POST", "/threads/x/runs/crons")):
             answer = httpx.request(method, f"{lg.url}{path}", json={}, headers={"x-api-key": token})
             assert answer.status_code == 501, (path, answer.text)
             assert "not served by Loopgate yet" in answer.json()["detail"]

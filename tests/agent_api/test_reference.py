@@ -9,6 +9,7 @@ test is skipped, saying so; the journey against Loopgate (test_journey.py) alway
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_api.journey import journey
+from tests.agent_api.journey import journey, stream_journey
 from tests.services import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -76,3 +77,34 @@ class ReferenceTests:
         differ = {key: (theirs[key], ours[key]) for key in theirs if key != "ids" and theirs[key] != ours[key]}
         assert not differ, differ
         assert set(theirs) == set(ours)
+
+    def test_runs_stream_yields_what_langgraph_dev_yields(self, lg, reference: str) -> None:
+        from langgraph_sdk import get_sync_client
+
+        theirs = stream_journey(get_sync_client(url=reference, api_key=None),
+                                get_sync_client(url=reference, api_key=None))
+        ours = stream_journey(lg.sync("operator"), lg.sync("reviewer"))
+        differ = {key: (theirs[key], ours[key]) for key in theirs if theirs[key] != ours[key]}
+        assert not differ, differ
+        assert theirs["values_updates"][0] == ("metadata", ["attempt", "run_id"])
+
+    def test_the_js_sdk_journey_answers_as_langgraph_dev_does(self, lg, reference: str) -> None:
+        """clients/js/journey.mjs (LangGraph's JS SDK, in Node.js) sees the same streams, interrupt, state and
+        history from both servers; only the runs differ: Loopgate's resume goes on in the same run (README)."""
+        from tests.agent_api import node
+
+        def seen(url: str, key: str) -> dict:
+            done = node.node("journey.mjs", url, key)
+            assert done.returncode == 0, done.stderr
+            out = json.loads(done.stdout)
+            for part in ("first", "resumed"):
+                out[part]["metadata"] = sorted(out[part]["metadata"])
+                out[part]["partials"] = list(out[part]["partials"].values())  # keyed by message ids
+            del out["thread_id"]
+            return out
+
+        theirs, ours = seen(reference, "no-key-needed"), seen(lg.url, lg.tokens["admin"])
+        assert [r["status"] for r in theirs.pop("runs")] == ["success", "success"]
+        assert [r["status"] for r in ours.pop("runs")] == ["success"]
+        differ = {key: (theirs[key], ours[key]) for key in theirs if theirs[key] != ours[key]}
+        assert not differ, differ

@@ -210,6 +210,7 @@ def test_the_finops_example_left_unanswered_past_its_deadline_escalates(users) -
     execution = start("finops", {**registry.get_graph("finops").example_input, "approval_timeout_seconds": 1})
     [approval] = pending(execution)
     assert approval.deadline is not None and approval.actions[0]["name"] == "shutdown_cluster"
+    assert approval.is_high_stakes  # the graph marks its shutdown: one key does not approve it
     # Once the deadline has passed, the periodic task runs on the worker, as beat would send it.
     wait_for(lambda: timezone.now() > approval.deadline, timeout=10, what="the deadline")
     expire_overdue.delay()

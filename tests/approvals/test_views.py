@@ -467,6 +467,20 @@ class DetailViewTests(ApprovalViewTestCase):
         assert decided.status == Approval.Status.EDITED
         assert decided.decision[0]["args"] == {"cluster": "prod-eu-1", "grace": 30}
 
+    def test_an_edit_of_a_plain_request_with_a_schema_sends_only_the_arguments_the_schema_names(self) -> None:
+        """The FinOps request: context keys (owner, region, cost) beside the schema's arguments."""
+        schema = {"type": "object", "properties": {"cluster": {"const": "dev-1"}, "grace": {"type": "integer"}},
+                  "required": ["cluster", "grace"]}
+        approval = make_approval(value={"action": "shutdown_cluster", "cluster": "dev-1", "owner": "maria",
+                                        "region": "eu-west-1", "grace": 30, "allowed_decisions": ["approve", "edit"],
+                                        "args_schema": schema})
+        self.login("reviewer")
+        response = self.post_decision(approval, {"d-0-type": "edit", "d-0-arg-grace": "5"}, **HTMX)
+        assert response.status_code == 200
+        decided = Approval.objects.get(id=approval.id)
+        assert decided.status == Approval.Status.EDITED
+        assert decided.resume_value["args"] == {"cluster": "dev-1", "grace": 5}
+
     def test_several_actions_are_decided_each_with_its_own_choice(self) -> None:
         value = {"action_requests": [HITL_VALUE["action_requests"][0],
                                      {"name": "delete_file", "args": {"path": "/tmp/report.pdf"}}],

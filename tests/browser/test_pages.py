@@ -22,15 +22,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Which top-bar entries each role sees, and the page it lands on after logging in.
 ROLES = {
-    "alice": ("admin", ["Approvals", "Executions", "Graphs", "Budgets", "Store", "Audit", "API tokens"], "Executions"),
-    "rita": ("reviewer", ["Approvals", "Executions", "Graphs", "Audit"], "Approvals"),
-    "otto": ("operator", ["Approvals", "Executions", "Graphs", "Audit"], "Executions"),
-    "charlie": ("no role", ["Approvals", "Executions", "Graphs", "Audit"], "Executions"),
+    "alice": ("admin", ["Approvals", "Executions", "Graphs", "Chat", "Budgets", "Store", "Audit", "API tokens"], "Executions"),
+    "rita": ("reviewer", ["Approvals", "Executions", "Graphs", "Chat", "Audit"], "Approvals"),
+    "otto": ("operator", ["Approvals", "Executions", "Graphs", "Chat", "Audit"], "Executions"),
+    "charlie": ("no role", ["Approvals", "Executions", "Graphs", "Chat", "Audit"], "Executions"),
 }
 PAGES = {
     "Approvals": "/approvals/",
     "Executions": "/executions/",
     "Graphs": "/graphs/",
+    "Chat": "/chat/",
     "Budgets": "/budgets/",
     "Store": "/store/",
     "Audit": "/approvals/audit/",
@@ -109,7 +110,8 @@ def test_admin_walks_every_page_and_logs_out(page, role_users):
         if label == "Graphs":  # mermaid really draws each diagram (strict mode, vendored script)
             expect(page.locator("#graph-seed pre.mermaid svg")).to_have_count(1)
             expect(page.locator("#graph-seed pre.mermaid svg")).to_contain_text("researcher")
-        if label not in ("Approvals", "Store"):  # the reviewer's inbox is pictured; the Store in test_store.py
+        # The reviewer's inbox is pictured; the Store in test_store.py, the chat in test_chat.py.
+        if label not in ("Approvals", "Store", "Chat"):
             screenshot(page, name)
         if label == "Executions":  # usable at 768 px too
             screenshot(page, "executions-768", viewport={"width": 768, "height": 1024})

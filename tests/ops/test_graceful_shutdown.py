@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import collections
 import signal
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,22 +17,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 Status = Execution.Status
 
 
-@pytest.fixture
-def runlog(monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = Path(tempfile.mkstemp(prefix="loopgate-runlog-")[1])
-    monkeypatch.setenv("LOOPGATE_TEST_RUNLOG", str(path))
-    return path
-
-
-@pytest.fixture
-def procs(request):  # type: ignore[no-untyped-def]
-    started: list = []
-    yield started
-    for proc in started:
-        proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        for proc in started:
-            print(f"--- {proc.name} ---\n{proc.output()}")
 
 
 class GracefulShutdownTests:

@@ -19,7 +19,7 @@ from orchestrator.models import Execution
 from tests.orchestrator.budget_graphs import FAKE_MODEL, INPUT_TOKENS, OUTPUT_TOKENS
 from tests.factories import make_role_users
 from traces.models import Span, Step
-from tests.services import ROOT, PrivateRedis, free_port, start_worker, wait_for
+from tests.services import ROOT, PrivateRedis, free_port, wait_for
 
 Status = Execution.Status
 
@@ -36,22 +36,6 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 def value(found: dict, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
-
-@pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    procs = []
-
-    def start(name: str = "w1", **kwargs):  # type: ignore[no-untyped-def]
-        proc = start_worker(name, **kwargs)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        for proc in procs:
-            print(f"--- {proc.name} ---\n{proc.output()}")
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ from orchestrator.models import Execution
 from orchestrator.models.checkpoints import Checkpoint as CheckpointRow
 from tests.factories import make_role_users
 from tests.ops.test_health_metrics import samples, value
-from tests.services import start_worker, wait_for
+from tests.services import wait_for
 from traces import services as traces_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -35,12 +35,8 @@ def done(*executions: Execution) -> bool:
 
 
 @pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    proc = start_worker("retention")
-    yield proc
-    proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        print(proc.output())
+def worker(worker):  # type: ignore[no-untyped-def]
+    return worker("retention")
 
 
 class RetentionTests:

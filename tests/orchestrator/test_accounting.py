@@ -155,9 +155,16 @@ class StubLLM:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(answer).encode()
+                if body.get("stream"):
+                    # Streamed (LangGraph streams LLM calls for the execution page's live tokens):
+                    # the same answer as OpenAI's server-sent chunks, the usage in the last one.
+                    data = b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in _chunks(answer))
+                    data += b"data: [DONE]\n\n"
+                    kind = "text/event-stream"
+                else:
+                    data, kind = json.dumps(answer).encode(), "application/json"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -175,7 +182,6 @@ class StubLLM:
         self.server.server_close()
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        assert not body.get("stream"), "the stub answers non-streamed calls only"
         messages = body["messages"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
@@ -217,6 +223,22 @@ class StubLLM:
         return {"object": "list", "model": body.get("model", ""),
                 "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}}
+
+
+def _chunks(answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A chat completion as OpenAI streams it: a word at a time, then the tool calls, the finish, the usage."""
+    head = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+            "model": answer["model"]}
+    choice = answer["choices"][0]
+    message = choice["message"]
+    yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+    for word in re.findall(r"\s*\S+", message.get("content") or ""):
+        yield {**head, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+    for index, call in enumerate(message.get("tool_calls") or []):
+        yield {**head, "choices": [{"index": 0, "delta": {"tool_calls": [{**call, "index": index}]},
+                                    "finish_reason": None}]}
+    yield {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+    yield {**head, "choices": [], "usage": answer["usage"]}
 
 
 @pytest.fixture

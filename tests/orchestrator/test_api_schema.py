@@ -29,6 +29,10 @@ OPERATIONS = {
     ("post", "/api/v1/approvals/{approval_id}/decide/"),
     ("get", "/api/v1/budgets/"),
     ("put", "/api/v1/budgets/"),
+    ("get", "/api/v1/graphs/{name}/findings/"),
+    ("post", "/api/v1/graphs/{name}/findings/dismiss/"),
+    ("post", "/api/v1/graphs/{name}/findings/restore/"),
+    ("get", "/api/v1/executions/{execution_id}/findings/"),
 }
 WITH_BODY = {op for op in OPERATIONS if op[0] in ("post", "put")} - {("post", "/api/v1/executions/{execution_id}/cancel/")}
 

@@ -19,7 +19,7 @@ from orchestrator.budgets import ExecutionOverBudget
 from orchestrator.models import Checkpoint, Execution, TokenCharge
 from tests.factories import fixture_execution, make_role_users
 from tests.orchestrator import budget_graphs
-from tests.services import start_worker, wait_for
+from tests.services import wait_for
 from traces.callbacks import TraceCallbackHandler
 from traces.models import Span
 
@@ -84,22 +84,6 @@ class BudgetCallbackTests(TestCase):
         execution.refresh_from_db()
         self.assertEqual(execution.tokens_used, 6_000)
 
-
-@pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    procs = []
-
-    def start(name: str = "budget", **env: str):  # type: ignore[no-untyped-def]
-        proc = start_worker(name, **env)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        for proc in procs:
-            print(f"--- {proc.name} ---\n{proc.output()}")
 
 
 def checkpointed_state(execution: Execution) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def test_finops_stops_at_one_interrupt_naming_the_action_and_the_cluster() -> No
     assert value["region"] == "eu-west-1"
     assert value["monthly_cost_usd"] == 18300
     assert value["timeout_seconds"] == 7200
+    assert value["high_stakes"] is True  # a shutdown: one key press does not approve it
     assert "dev-analytics-2" in value["description"] and "2 hours" in value["description"]
     json.dumps(value)  # the approvals app stores it as JSON
     snapshot = graph.get_state(config)

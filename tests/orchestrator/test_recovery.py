@@ -20,7 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestrator import registry, services
 from orchestrator.models import Execution
-from tests.orchestrator.test_runner import finished, runlog, runs, worker  # noqa: F401  (fixtures)
+from tests.orchestrator.test_runner import finished, runs
 from tests.services import start_beat, wait_for
 from traces.models import Step
 

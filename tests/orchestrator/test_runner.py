@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import collections
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,18 +16,12 @@ from orchestrator.celery import app as celery_app
 from orchestrator.models import Execution
 from orchestrator.tasks import advance
 from tests.factories import fixture_status, make_role_users
-from tests.services import PrivateRedis, start_beat, start_worker, wait_for
+from tests.services import PrivateRedis, start_beat, wait_for
 from traces.models import Span, Step
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 Status = Execution.Status
 
-
-@pytest.fixture
-def runlog(monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = Path(tempfile.mkstemp(prefix="loopgate-runlog-")[1])
-    monkeypatch.setenv("LOOPGATE_TEST_RUNLOG", str(path))
-    return path
 
 
 def runs(path: Path) -> collections.Counter:
@@ -51,22 +43,6 @@ def finished(*ids):  # type: ignore[no-untyped-def]
 def status_is(execution_id, *statuses):  # type: ignore[no-untyped-def]
     return lambda: Execution.objects.filter(id=execution_id, status__in=statuses).exists()
 
-
-@pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    procs = []
-
-    def start(name: str = "w1", **kwargs):  # type: ignore[no-untyped-def]
-        proc = start_worker(name, **kwargs)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        for proc in procs:
-            print(f"--- {proc.name} ---\n{proc.output()}")
 
 
 class RunnerOutcomeTests:

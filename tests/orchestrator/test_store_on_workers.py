@@ -10,7 +10,7 @@ import pytest
 from orchestrator import registry, services
 from orchestrator.models import Execution, StoreItem
 from orchestrator.store import DjangoStore, get_store
-from tests.services import start_worker, wait_for
+from tests.services import wait_for
 
 
 @pytest.mark.django_db
@@ -21,12 +21,8 @@ def test_every_registered_graph_is_compiled_with_the_database_store() -> None:
 
 
 @pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    proc = start_worker("store")
-    yield proc
-    proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        print(f"--- worker ---\n{proc.output()}")
+def worker(worker):  # type: ignore[no-untyped-def]
+    return worker("store")
 
 
 def run(graph: str, **input: Any) -> Execution:

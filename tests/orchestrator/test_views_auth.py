@@ -53,6 +53,28 @@ class AuthTests(PageTestCase):
         self.assertEqual([(r.getMessage(), r.exc_info) for r in logs.records],
                          [("Forbidden (Only admins may open this page.): /budgets/", None)])
 
+    def test_a_refusal_is_printed_once_by_the_servers_logging_in_debug_too(self) -> None:
+        # Configured as the server configures it (Django's defaults, then ours), with a fresh stderr:
+        # Django's own 'django' console handler would print every request warning a second time in DEBUG.
+        import contextlib
+        import io
+        import logging
+
+        from django.conf import settings
+        from django.utils.log import configure_logging
+
+        err = io.StringIO()
+        try:
+            with self.settings(DEBUG=True), contextlib.redirect_stderr(err):
+                configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+                logging.getLogger("django.request").warning("Forbidden (%s): %s", "Only admins may open this page.",
+                                                            "/budgets/")
+        finally:
+            configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+        lines = [line for line in err.getvalue().splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        assert lines[0].endswith("Forbidden (Only admins may open this page.): /budgets/")
+
     def test_a_missing_page_has_the_apps_layout(self) -> None:
         self.login("operator")
         response = self.client.get("/executions/00000000-0000-0000-0000-000000000000/")

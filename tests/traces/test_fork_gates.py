@@ -13,7 +13,6 @@ The graphs run in the test's thread (the runner's own ``execution_advance``), as
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from approvals import services as approvals
 from approvals.models import Approval
 from orchestrator.models import AuditEntry
 from orchestrator import registry, services
-from orchestrator.errors import AlreadyDecided, PermissionDenied
+from orchestrator.errors import PermissionDenied
 from orchestrator.models import Execution
 from traces import services as trace_services
 from tests.base import ApiTransactionTestCase
@@ -35,13 +34,6 @@ from traces.models import Step
 
 Status = Execution.Status
 
-
-@pytest.fixture
-def runlog(monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = Path(tempfile.mkstemp(prefix="loopgate-runlog-")[1])
-    monkeypatch.setenv("LOOPGATE_TEST_RUNLOG", str(path))
-    yield path
-    path.unlink(missing_ok=True)
 
 
 @pytest.fixture

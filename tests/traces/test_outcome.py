@@ -50,6 +50,18 @@ class OutcomePageTests(PageTestCase):
         assert HOSTILE not in html and "<b>x</b>" not in html
 
 
+    def test_a_socket_that_opens_after_the_run_ended_catches_up_with_its_result(self) -> None:
+        # The page rendered while the run went on; the run ended before its socket opened: the catch-up
+        # the page asks for on opening brings the result and the final state, not only the header.
+        execution = make_execution(state=FINOPS_STATE)
+        self.login("reviewer")
+        url = reverse("traces:steps", args=[execution.id])
+        catchup = self.client.get(f"{url}?catchup=1&after=0", headers={"HX-Request": "true"}).content.decode()
+        assert 'id="outcome-title"' in catchup and "shut down" in catchup
+        assert '<div id="final-state" hx-swap-oob="true">' in catchup
+        assert 'id="graph-diagram" hx-swap-oob="true"' in catchup
+
+
 class PathTakenTests(PageTestCase):
     def test_the_diagram_shows_the_nodes_that_ran_and_how_often(self) -> None:
         from tests.traces.builders import make_steps

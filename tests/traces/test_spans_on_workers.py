@@ -10,19 +10,15 @@ import pytest
 
 from orchestrator import services
 from orchestrator.models import Execution
-from tests.services import start_worker, wait_for
+from tests.services import wait_for
 from traces.models import Span, Step
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def worker(request):  # type: ignore[no-untyped-def]
-    proc = start_worker("traces")
-    yield proc
-    proc.kill()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        print(f"--- worker ---\n{proc.output()}")
+def worker(worker):  # type: ignore[no-untyped-def]
+    return worker("traces")
 
 
 def test_deep_research_records_a_span_per_node_run_with_its_llm_calls_and_tokens_in_order(worker) -> None:  # type: ignore[no-untyped-def]
