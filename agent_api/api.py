@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent_api import selectors, services, shapes, webhooks
+from agent_api import selectors, services, shapes, wakeup, webhooks
 from agent_api.auth import ApiKeyAuthentication
 from agent_api.errors import NotImplementedYet, NotSupported
 from agent_api.models import QueuedRun, Run, Thread
@@ -375,19 +375,23 @@ def _wait(run: Run | QueuedRun) -> Any:
     run_id = run.pk
     current: Run | QueuedRun | None = run
     next_nudge = time.monotonic() + QUEUE_NUDGE_SECONDS
-    while time.monotonic() < deadline:
-        current = selectors.run_or_queued(run_id)
-        if current is None:
-            break
-        if isinstance(current, QueuedRun):
-            if current.cancelled or current.error:
+    # Woken by the run's status changes (agent_api/wakeup.py; a run becomes an execution with
+    # its own id), and polling all the same in case a wake-up is lost.
+    with wakeup.watching(run_id) as changed:
+        while time.monotonic() < deadline:
+            changed.clear()
+            current = selectors.run_or_queued(run_id)
+            if current is None:
                 break
-            if time.monotonic() >= next_nudge:  # its turn may have come while no listener was there to see it
-                services.runs_start_queued(thread_id=current.thread_id)
-                next_nudge = time.monotonic() + QUEUE_NUDGE_SECONDS
-        elif current.execution.status not in active:
-            break
-        time.sleep(WAIT_POLL_SECONDS)
+            if isinstance(current, QueuedRun):
+                if current.cancelled or current.error:
+                    break
+                if time.monotonic() >= next_nudge:  # its turn may have come while no listener was there to see it
+                    services.runs_start_queued(thread_id=current.thread_id)
+                    next_nudge = time.monotonic() + QUEUE_NUDGE_SECONDS
+            elif current.execution.status not in active:
+                break
+            changed.wait(WAIT_POLL_SECONDS)
     return selectors.run_output(current or run)
 
 

@@ -15,10 +15,12 @@ class AgentApiConfig(AppConfig):
 
 
 def _run_stopped(execution_id: object, status: str) -> None:
-    """After commit, once per status change: a run that stopped calls its webhook."""
-    from agent_api import services, webhooks
+    """After commit, once per status change: whoever waits on the run wakes; a run that stopped calls
+    its webhook."""
+    from agent_api import services, wakeup, webhooks
     from orchestrator.models import Execution
 
+    wakeup.notify(execution_id)
     webhooks.queue_for(execution_id, status)
     if status in Execution.FINISHED:
         services.runs_start_queued(execution_id=execution_id)

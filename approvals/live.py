@@ -8,12 +8,7 @@ it last looked, and renders that itself (approvals/consumers.py).
 
 from __future__ import annotations
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-logger = logging.getLogger(__name__)
+from orchestrator import announce
 
 INBOX_GROUP = "approvals.inbox"
 
@@ -24,10 +19,4 @@ def announce_approvals_changed() -> None:
     Called after commit. A lost announcement costs a live update, never data:
     pages re-read the database, so failures are logged, not raised.
     """
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(INBOX_GROUP, {"type": "approvals.changed"})
-    except Exception:  # noqa: BLE001 - see the docstring
-        logger.warning("could not announce an approvals change", exc_info=True)
+    announce.group_send(INBOX_GROUP, {"type": "approvals.changed"})

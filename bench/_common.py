@@ -27,6 +27,8 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("SECURE_COOKIES", "0")
+# The built-in example graphs (the seed graph) are off in production settings unless asked for.
+os.environ.setdefault("LOOPGATE_EXAMPLES", "1")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("LOOPGATE_QUEUE", f"bench-{os.getpid()}")
 os.environ.setdefault("LOOPGATE_CHANNEL_PREFIX", f"bench-{os.getpid()}")

@@ -88,7 +88,7 @@ def main() -> None:
                 deadline = time.monotonic() + 60
                 while True:
                     try:
-                        answer = httpx.get(f"{base}/ok", timeout=5)
+                        answer = httpx.post(f"{base}/assistants/search", json={}, timeout=5)  # 401 without a key; 404 if not built
                         break
                     except httpx.TransportError:
                         if time.monotonic() > deadline:

@@ -10,6 +10,7 @@ with ``referencing`` and values checked with ``jsonschema``, the libraries
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -124,11 +125,29 @@ def first_error(value: Any, schema: dict[str, Any]) -> SchemaViolation | None:
     schema Loopgate did not write must not make a good value look bad.
     """
     try:
-        Draft202012Validator.check_schema(schema)
-        errors = Draft202012Validator(schema).iter_errors(value)
+        try:
+            validator = _validator(json.dumps(schema, sort_keys=True))
+        except (TypeError, ValueError):  # not plain JSON: checked each time, as given
+            Draft202012Validator.check_schema(schema)
+            validator = Draft202012Validator(schema)
+        if validator is None:
+            return None
+        errors = validator.iter_errors(value)
         return next(iter(sorted(errors, key=_path_order)), None)
     except (SchemaError, Unresolvable, RecursionError, TypeError):
         return None
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_text: str) -> Draft202012Validator | None:
+    """A checked validator per schema (checking a schema took most of a start's time), or None if
+    the schema is not valid. Keyed by the schema's JSON text: graphs' schemas are few and fixed."""
+    schema = json.loads(schema_text)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except (SchemaError, Unresolvable, RecursionError, TypeError):
+        return None
+    return Draft202012Validator(schema)
 
 
 def _path_order(error: SchemaViolation) -> list[tuple[int, int, str]]:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
-from orchestrator import events, gates, hooks, logcontext, registry, services, shutdown, streams
+from orchestrator import boundary, events, gates, hooks, logcontext, registry, services, shutdown, streams
 from orchestrator.checkpointer import LEASE_KEY
 from orchestrator.errors import LeaseLost, LoopgateError
 from orchestrator.hooks import PendingInterrupt
@@ -370,7 +370,9 @@ def _stream(execution: Execution, worker: str, heartbeat: Heartbeat, observers: 
 def _at_step_boundary(execution_id: UUID, heartbeat: Heartbeat) -> None:
     if heartbeat.lost.is_set():
         raise LeaseLost("The lease expired during the run.")
-    row = Execution.objects.filter(id=execution_id).values("cancel_requested", "lease_owner").first()
+    # The step's own write may have read the row already (orchestrator/boundary.py).
+    row = boundary.take(execution_id) or (
+        Execution.objects.filter(id=execution_id).values("cancel_requested", "lease_owner").first())
     if row is None:
         raise StopRun(Status.CANCELLED, "The execution was deleted.")
     if row["lease_owner"] != heartbeat.worker:

@@ -21,11 +21,11 @@ import time
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db import transaction
+
+from orchestrator import announce
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +119,8 @@ class GuardedSocket:
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # noqa: BLE001 - the sockets' own periodic re-check still closes them
-        logger.warning("could not tell %s: %s", group, message.get("type"), exc_info=True)
+    # A lost message is logged (orchestrator/announce.py): the sockets' own periodic re-check still closes them.
+    announce.group_send(group, message)
 
 
 def on_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:

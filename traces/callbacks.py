@@ -62,6 +62,10 @@ class TraceCallbackHandler(BaseCallbackHandler):
         self.home_thread = threading.current_thread()
         self._open: dict[UUID, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # Tasks (outer task ids) this handler wrote spans for, and those with LLM calls: the
+        # recorder skips adopting children and summing tokens for steps whose tasks made none.
+        self.tasks_with_spans: set[str] = set()
+        self.tasks_with_llm: set[str] = set()
 
     # -- LLM calls ------------------------------------------------------------
     @_gives_back_connection
@@ -184,6 +188,9 @@ class TraceCallbackHandler(BaseCallbackHandler):
 
     def _write(self, opened: dict[str, Any], **fields: Any) -> Span:
         fields["attributes"] = {**opened.get("attributes", {}), **fields.get("attributes", {})}
+        self.tasks_with_spans.add(opened["task_id"])
+        if opened["kind"] == Span.Kind.LLM:
+            self.tasks_with_llm.add(opened["task_id"])
         return Span.objects.create(
             execution_id=self.execution_id,
             kind=opened["kind"],

@@ -10,10 +10,10 @@ import logging
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+from orchestrator import announce
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +26,9 @@ EXECUTIONS_GROUP = "executions.list"
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # noqa: BLE001 - a dropped announcement must never fail a step; pages re-read the DB
-        logger.warning("could not announce %s on %s", message.get("type"), group, exc_info=True)
+    # Without waiting, on one long-lived loop (orchestrator/announce.py); a dropped
+    # announcement never fails a step: pages re-read the database.
+    announce.group_send(group, message)
 
 
 def announce_step(execution_id: Any, step_id: int) -> None:

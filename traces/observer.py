@@ -13,8 +13,9 @@ from traces.recorder import TraceRecorder
 
 class TraceObserver:
     def __init__(self, execution: Execution) -> None:
-        self.recorder = TraceRecorder(execution.id)
-        self.callbacks: list[Any] = [TraceCallbackHandler(execution.id)]
+        handler = TraceCallbackHandler(execution.id)
+        self.recorder = TraceRecorder(execution.id, calls=handler)
+        self.callbacks: list[Any] = [handler]
 
     def on_event(self, event: dict[str, Any]) -> bool:
         return self.recorder.on_event(event) is not None

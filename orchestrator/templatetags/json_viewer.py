@@ -21,7 +21,7 @@ from typing import Any
 
 from django import template
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from orchestrator.templatetags.loopgate import plural, as_text, tokens
 
@@ -270,3 +270,19 @@ def _message(kind: str, fields: Mapping[str, Any], depth: int) -> SafeString:
 def json_view(value: Any) -> SafeString:
     """``{% json_view value %}``: a server-rendered, always-escaped viewer for any JSON-safe value."""
     return format_html('<div class="json-view">{}</div>', render(value, 0))
+
+
+@register.simple_tag
+def json_view_cached(value: Any, key: str) -> SafeString:
+    """``{% json_view_cached value key %}``: ``json_view`` for a value that never changes under ``key``
+    (a finished execution's final state, keyed by its id and last change), rendered once per
+    process's cache: a long run's state (hundreds of messages) took most of its page's time."""
+    from django.core.cache import cache
+
+    cache_key = f"json-view:{key}"
+    html = cache.get(cache_key)
+    if html is None:
+        html = str(json_view(value))
+        cache.set(cache_key, html, timeout=3600)
+    return mark_safe(html)  # noqa: S308 - json_view's own output, escaped when it was rendered
+

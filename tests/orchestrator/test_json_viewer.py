@@ -134,3 +134,14 @@ class JsonViewTests(SimpleTestCase, AssertSafeMixin):
     def test_data_marked_safe_upstream_is_still_text(self):
         hostile = mark_safe(HOSTILE)
         self.assertNoLiveMarkup(render("{% json_view v %}", v={hostile: hostile, "m": [{"type": "human", "content": hostile}]}))
+
+    def test_the_cached_viewer_renders_as_json_view_does_and_stays_escaped_when_served_from_the_cache(self):
+        import uuid
+
+        value = {"m": [{"type": "human", "content": HOSTILE}], HOSTILE: HOSTILE}
+        key = f"test-{uuid.uuid4()}"
+        first = render("{% json_view_cached v k %}", v=value, k=key)
+        again = render("{% json_view_cached v k %}", v={"other": "value"}, k=key)  # same key: the cached render
+        self.assertEqual(first, render("{% json_view v %}", v=value))
+        self.assertEqual(again, first)
+        self.assertNoLiveMarkup(again)
