@@ -239,20 +239,22 @@ class CheckpointerGraphTests(TransactionTestCase):
         graph = ticker(DjangoCheckpointSaver(), until=5)
         before = backends()
         pool = connections["default"].pool
+        # What is out before the runs: this thread's own, and any a long-lived thread of an earlier test holds.
+        held = 1 if pool is None else max(1, pool.get_stats()["pool_size"] - pool.get_stats()["pool_available"])
         for _ in range(6):
             graph.invoke(START_STATE, thread_config())
         if pool is None:
             self.assertEqual(settled(before), before)
             return
-        # Every connection a run's threads took is back in the pool (only this
-        # thread's own is out), and the pool stays within its bound.
-        # (A background write of the last run may still hold one for a moment after invoke returns.)
+        # Every connection a run's threads took is back in the pool (no more are out than before the
+        # runs), and the pool stays within its bound. (A background write of the last run may still hold
+        # one for a moment after invoke returns.)
         deadline = time.monotonic() + 5
         stats = pool.get_stats()
-        while stats["pool_size"] - stats["pool_available"] > 1 and time.monotonic() < deadline:
+        while stats["pool_size"] - stats["pool_available"] > held and time.monotonic() < deadline:
             time.sleep(0.05)
             stats = pool.get_stats()
-        self.assertLessEqual(stats["pool_size"] - stats["pool_available"], 1, stats)
+        self.assertLessEqual(stats["pool_size"] - stats["pool_available"], held, stats)
         self.assertLessEqual(settled(before), before + stats["pool_max"])
 
 
