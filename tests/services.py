@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 from django.conf import settings
@@ -131,3 +133,41 @@ class PrivateRedis:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+@contextmanager
+def embedded_server(*commands: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """``manage.py serve`` as ``scripts/run`` serves it: SQLite, no Redis, the in-process worker and the test
+    graphs. ``commands`` run first (after ``migrate``); yields the base URL and each command's output."""
+    root = Path(__file__).resolve().parents[1]
+    db = Path(tempfile.mkdtemp(prefix="loopgate-embedded-")) / "db.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", DATABASE_URL=f"sqlite:///{db}", PYTHONUNBUFFERED="1",
+               LOOPGATE_GRAPHS=settings.LOOPGATE_GRAPHS)
+    outputs = []
+    for args in (["migrate", "--noinput"], *commands):
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="loopgate-embedded-", suffix=".log", delete=False)  # noqa: SIM115
+    server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=root, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            import requests
+
+            try:
+                return requests.get(f"{base}/login/", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(up, timeout=60, what="the server")
+        yield base, outputs[1:]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if server.returncode not in (0, -15):
+            print(Path(log.name).read_text()[-4000:])

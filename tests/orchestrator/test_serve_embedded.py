@@ -4,47 +4,19 @@ Graphs page runs on the in-process Celery worker, not in the web request."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import requests
 from websockets.sync.client import connect
 
-from tests.services import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.services import embedded_server, wait_for
 
 
 def test_serve_answers_logs_in_a_demo_user_and_runs_an_execution_in_process() -> None:
-    db = Path(tempfile.mkdtemp(prefix="loopgate-serve-")) / "db.sqlite3"
-    from django.conf import settings
-
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL",)}
-    env.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", DATABASE_URL=f"sqlite:///{db}", PYTHONUNBUFFERED="1",
-               LOOPGATE_GRAPHS=settings.LOOPGATE_GRAPHS)  # the test graphs, for a slow one
-    for args in (["migrate", "--noinput"], ["setup_demo"]):
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-    assert "operator  / loopgate-demo" in done.stdout
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="loopgate-serve-", suffix=".log", delete=False)
-    server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return requests.get(f"{base}/login/", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(up, timeout=60, what="the server")
+    with embedded_server(["setup_demo"]) as (base, outputs):
+        assert "operator  / loopgate-demo" in outputs[0]
+        port = int(base.rsplit(":", 1)[1])
         session = requests.Session()
         page = session.get(f"{base}/login/", timeout=10)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
@@ -84,8 +56,3 @@ def test_serve_answers_logs_in_a_demo_user_and_runs_an_execution_in_process() ->
             return "succeeded" in session.get(execution_url, timeout=10).text
 
         wait_for(succeeded, timeout=60, what="the execution to succeed on the embedded worker")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if server.returncode not in (0, -15):
-            print(Path(log.name).read_text()[-4000:])
