@@ -23,10 +23,12 @@ loopgate_setup_venv() {
 
 loopgate_setup_test_tools() {
   # Debian's chromium for the browser tests; redis-server for the tests that
-  # flush or kill a Redis of their own (never the shared one).
+  # flush or kill a Redis of their own (never the shared one); Node.js and npm for
+  # the JS clients' journey (clients/js).
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   [ ${#missing[@]} -eq 0 ] && return
   echo "==> installing ${missing[*]} from Debian's packages"
   local sudo=""
