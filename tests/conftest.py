@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
+from django.test import TransactionTestCase
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -37,6 +39,31 @@ def pytest_configure(config: pytest.Config) -> None:
     redis = urlparse(settings.REDIS_URL)
     if not _reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
         pytest.exit(f"Redis is not reachable at {settings.REDIS_URL}; start it and run the suite again.", returncode=3)
+
+
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _fixture_teardown_that_outlasts_a_deadlock(self: TransactionTestCase) -> None:
+    """The flush after a transactional test TRUNCATEs every table. A worker or server process of the
+    test may still be finishing a write (a trace row committed after the run's status, a webhook's
+    delivery), and PostgreSQL then breaks the deadlock by failing one side: if it is the flush, the
+    tables keep their rows and every later test of the run fails on them. The flush is one
+    transaction and safe to repeat, so it is tried again once the other side has finished."""
+    import time
+
+    from psycopg import errors
+
+    for attempt in range(6):
+        try:
+            return _flush(self)
+        except OperationalError as exc:
+            if attempt == 5 or not isinstance(exc.__cause__, (errors.DeadlockDetected, errors.LockNotAvailable)):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+TransactionTestCase._fixture_teardown = _fixture_teardown_that_outlasts_a_deadlock  # type: ignore[method-assign]
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
