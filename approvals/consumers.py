@@ -86,6 +86,9 @@ class ApprovalsConsumer(GuardedSocket, AsyncWebsocketConsumer):
     def allowed(self) -> bool:
         return self._allowed()
 
+    def allowed_key(self) -> Any:
+        return "approvals"
+
     def _render(self, announce: bool) -> list[str]:
         user = self.user
         pending = list(selectors.approval_list_pending(user=user))

@@ -146,8 +146,9 @@ def main() -> None:
         created = {s.id: s.created_at for s in Step.objects.filter(execution_id=execution.id)}
         every: list[float] = []
         last_client: list[float] = []
+        by_step: list[tuple[float, int]] = []
         missing = 0
-        for step_id, at in created.items():
+        for number, (step_id, at) in enumerate(sorted(created.items(), key=lambda kv: kv[1]), start=1):
             times = got.get(step_id, {})
             missing += args.clients - len(times)
             if not times:
@@ -155,12 +156,15 @@ def main() -> None:
             lat = [(t - at.timestamp()) * 1000 for t in times.values()]
             every.extend(lat)
             last_client.append(max(lat))
+            by_step.append((max(lat), number))
         print(f"\n{len(created)} steps pushed to {args.clients} clients; {missing} (client, step) pairs never arrived")
         if last_client:
             print(f"step commit → last client has it: p50 {_common.percentile(last_client, 50):.1f} ms, "
                   f"p99 {_common.percentile(last_client, 99):.1f} ms")
             print(f"step commit → a client has it (every pair): p50 {_common.percentile(every, 50):.1f} ms, "
                   f"p99 {_common.percentile(every, 99):.1f} ms")
+            worst = ", ".join(f"step {n}: {ms:.0f} ms" for ms, n in sorted(by_step, reverse=True)[:5])
+            print(f"slowest steps (n-th step of the run → last client): {worst}")
             print(f"\nlive p99 to {args.clients} clients: {_common.percentile(last_client, 99):.1f} ms (target ≤ 100)")
 
 

@@ -18,6 +18,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from orchestrator.origins import SameOriginValidator  # noqa: E402
 from orchestrator.routing import websocket_urlpatterns  # noqa: E402
+from orchestrator.warmup import warm_up  # noqa: E402
+
+warm_up()  # the first live push must not pay for importing the URLconf and compiling templates
 
 application = ProtocolTypeRouter(
     {

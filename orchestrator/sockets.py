@@ -11,11 +11,16 @@ was taken away) would go on receiving live rows. Every consumer mixes in
   if the consumer's own check (``allowed()``) now fails;
 - before a push, at most every ``RECHECK_SECONDS``, it re-reads the user and
   the session from the database, so a missed message (a restarted Redis, a
-  session expired or deleted by an admin) closes it all the same.
+  session expired or deleted by an admin) closes it all the same. The sockets of
+  a process that are due at the same moment (a push to 100 watchers of one
+  execution) are re-checked together, in one thread hop: each session and user
+  read once, each consumer's check once per ``allowed_key()``. One by one they
+  put a push to 100 watchers a quarter of a second behind (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from functools import partial
@@ -53,6 +58,11 @@ class GuardedSocket:
     def allowed(self) -> bool:  # pragma: no cover - every consumer overrides it
         raise NotImplementedError
 
+    def allowed_key(self) -> Any:
+        """What ``allowed()`` depends on besides the user (sockets re-checked together with equal keys and
+        the same user share one check), or None to check each socket on its own."""
+        return None
+
     async def guard_join(self) -> None:
         self.guard_groups = []
         user = self.scope.get("user")  # type: ignore[attr-defined]
@@ -80,27 +90,11 @@ class GuardedSocket:
 
     async def _recheck(self) -> bool:
         self.guard_checked_at = time.monotonic()
-        code = await database_sync_to_async(self._check_now)()
+        code = await _Rechecks.check(self)
         if code:
             await self._guard_close(code)
             return False
         return True
-
-    def _check_now(self) -> int:
-        """0 if the socket may stay open, else the close code. Re-reads the user: no cached roles."""
-        session = self.scope.get("session")  # type: ignore[attr-defined]
-        if session is not None and session.session_key and not session.exists(session.session_key):
-            return CLOSE_LOGGED_OUT
-        user = self.scope.get("user")  # type: ignore[attr-defined]
-        if user is None or not user.is_authenticated:
-            return CLOSE_LOGGED_OUT
-        fresh = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
-        if fresh is None:
-            return CLOSE_LOGGED_OUT
-        self.scope["user"] = fresh  # type: ignore[attr-defined]
-        if hasattr(self, "user"):
-            self.user = fresh
-        return 0 if self.allowed() else CLOSE_FORBIDDEN
 
     async def _guard_close(self, code: int) -> None:
         self.guard_closed = True
@@ -113,6 +107,79 @@ class GuardedSocket:
 
     async def auth_recheck(self, event: dict[str, Any]) -> None:
         await self._recheck()
+
+
+class _Rechecks:
+    """The sockets of one event loop that ask for a re-check before the loop next gets to run this
+    batch (every watcher of a pushed step asks in the same turn) are checked in one thread hop."""
+
+    _pending: dict[int, _Rechecks] = {}
+
+    def __init__(self) -> None:
+        self.sockets: list[GuardedSocket] = []
+        self.done: asyncio.Future[dict[int, int]] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def check(cls, socket: GuardedSocket) -> int:
+        loop = asyncio.get_running_loop()
+        batch = cls._pending.get(id(loop))
+        if batch is None:
+            batch = cls._pending[id(loop)] = cls()
+            # Runs after the handlers already scheduled in this turn have joined the batch.
+            loop.call_soon(lambda: asyncio.ensure_future(batch._run(id(loop))))
+        batch.sockets.append(socket)
+        codes = await asyncio.shield(batch.done)
+        return codes[id(socket)]
+
+    async def _run(self, loop_id: int) -> None:
+        if self._pending.get(loop_id) is self:
+            del self._pending[loop_id]
+        try:
+            codes = await database_sync_to_async(check_sockets)(self.sockets)
+        except BaseException as exc:
+            self.done.set_exception(exc)
+            self.done.exception()  # retrieved: each socket's handler raises it in turn
+            return
+        self.done.set_result(codes)
+
+
+def check_sockets(sockets: list[GuardedSocket]) -> dict[int, int]:
+    """For each socket (by ``id``): 0 if it may stay open, else the close code. Re-reads each session
+    and user once, without cached roles, and hands each socket its user's fresh object."""
+    sessions: dict[str, bool] = {}
+    user_ids = set()
+    for socket in sockets:
+        session = socket.scope.get("session")  # type: ignore[attr-defined]
+        if session is not None and session.session_key and session.session_key not in sessions:
+            sessions[session.session_key] = session.exists(session.session_key)
+        user = socket.scope.get("user")  # type: ignore[attr-defined]
+        if user is not None and user.is_authenticated:
+            user_ids.add(user.pk)
+    fresh = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids, is_active=True)} if user_ids else {}
+    codes: dict[int, int] = {}
+    verdicts: dict[tuple[Any, ...], bool] = {}
+    for socket in sockets:
+        session = socket.scope.get("session")  # type: ignore[attr-defined]
+        user = socket.scope.get("user")  # type: ignore[attr-defined]
+        if session is not None and session.session_key and not sessions[session.session_key]:
+            codes[id(socket)] = CLOSE_LOGGED_OUT
+            continue
+        if user is None or not user.is_authenticated or user.pk not in fresh:
+            codes[id(socket)] = CLOSE_LOGGED_OUT
+            continue
+        socket.scope["user"] = fresh[user.pk]  # type: ignore[attr-defined]
+        if hasattr(socket, "user"):
+            socket.user = fresh[user.pk]  # type: ignore[attr-defined]
+        key = socket.allowed_key()
+        if key is None:
+            allowed = socket.allowed()
+        else:
+            shared = (type(socket), user.pk, key)
+            if shared not in verdicts:
+                verdicts[shared] = socket.allowed()
+            allowed = verdicts[shared]
+        codes[id(socket)] = 0 if allowed else CLOSE_FORBIDDEN
+    return codes
 
 
 # --- announcing (sync code, through the signals below) ----------------------------------------------------

@@ -204,6 +204,9 @@ class ExecutionConsumer(GuardedSocket, AsyncWebsocketConsumer):
             return False
         return True
 
+    def allowed_key(self) -> Any:
+        return ("execution", self.execution_id)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; whatever they send is ignored."""
 
@@ -249,6 +252,9 @@ class ExecutionListConsumer(GuardedSocket, AsyncWebsocketConsumer):
 
     def allowed(self) -> bool:
         return bool(roles.user_roles(self.user))
+
+    def allowed_key(self) -> Any:
+        return "executions"
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen."""

@@ -120,3 +120,36 @@ def test_a_missed_message_is_caught_by_the_recheck_before_a_push() -> None:
             await comm.disconnect()
 
     async_to_sync(check)()
+
+
+def test_the_watchers_due_at_once_are_rechecked_together_and_each_gets_its_own_verdict() -> None:
+    users = make_role_users()
+    execution = make_execution(status=Execution.Status.RUNNING, finished_at=None)
+    step = make_steps(execution, 1)[0]
+    operators = [_logged_in(users["operator"]) for _ in range(3)]
+    reviewer, leaving = _logged_in(users["reviewer"]), operators[2]
+
+    async def check() -> None:
+        comms = [_socket(client, f"/ws/executions/{execution.id}/") for client in [*operators, reviewer]]
+        for comm in comms:
+            connected, _ = await comm.connect(timeout=TIMEOUT)
+            assert connected
+        try:
+            with mock.patch.object(sockets, "_send"):  # the logout's and the role change's messages are lost
+                await sync_to_async(leaving.session.delete)()
+                group = await sync_to_async(Group.objects.get)(name=roles.REVIEWERS)
+                await sync_to_async(users["reviewer"].groups.remove)(group)
+            spy = mock.patch.object(sockets, "check_sockets", wraps=sockets.check_sockets)
+            with mock.patch.object(sockets, "RECHECK_SECONDS", 0), spy as checked:
+                await sync_to_async(live.announce_step)(execution.id, step.id)
+                for comm in comms[:2]:  # the operators still signed in get the row
+                    assert f'id="step-{step.id}"' in await comm.receive_from(timeout=TIMEOUT)
+                assert await _closed_with(comms[2]) == sockets.CLOSE_LOGGED_OUT
+                assert await _closed_with(comms[3]) == sockets.CLOSE_FORBIDDEN
+            # One thread hop for the four sockets, not one each.
+            assert checked.call_count == 1 and len(checked.call_args.args[0]) == 4
+        finally:
+            for comm in comms:
+                await comm.disconnect()
+
+    async_to_sync(check)()
