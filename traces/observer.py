@@ -21,7 +21,9 @@ class TraceObserver:
         return self.recorder.on_event(event) is not None
 
     def on_stop(self, error: BaseException | None) -> None:
-        """Nothing to close: spans and steps are written as they happen."""
+        """Node spans that waited for a step row the run never wrote (a sibling task failed or was
+        interrupted) are written now; everything else was written as it happened."""
+        self.recorder.write_pending()
 
     @property
     def failed_node(self) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -54,7 +55,7 @@ def _one_statement() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-def _insert(obj: Any, *, count_step_of: UUID | None = None, counted: bool = True) -> None:
+def _insert(obj: Any, *, count_step_of: UUID | None = None, counted: bool = True, along: Sequence[Any] = ()) -> None:
     """INSERT one row of ``obj`` in one statement (one round trip) that commits without waiting for
     its WAL flush. Sends ``post_save`` as ``save()`` would. With ``count_step_of`` (a step), the same
     statement adds one (if ``counted``) to that execution's ``step_count`` (both or neither) and reads
@@ -66,32 +67,48 @@ def _insert(obj: Any, *, count_step_of: UUID | None = None, counted: bool = True
     itself within those few milliseconds could lose the newest trace rows, never a
     killed worker (the commit has happened). Per step this spares two flush waits
     and seven round trips (BEGIN, COMMIT, the ORM's separate UPDATE, the boundary's
-    SELECT; docs/PERFORMANCE.md).
+    SELECT; docs/PERFORMANCE.md). ``along``: rows written in the same statement before it (the
+    step's node spans, which so cost no round trip of their own).
     """
-    meta = obj._meta
     connection = transaction.get_connection()
-    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    quote = connection.ops.quote_name
-    insert = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-              f"SELECT {', '.join(['%s'] * len(fields))} FROM durability RETURNING {quote(meta.pk.column)}")
+    insert, values = _insert_sql(obj, connection)
     durability = "WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))"
+    ctes, params = [durability], []
+    for number, other in enumerate(along):
+        other_insert, other_values = _insert_sql(other, connection)
+        ctes.append(f"along{number} AS ({other_insert})")
+        params += other_values
     if count_step_of is None:
-        sql, params = f"{durability} {insert}", values
+        sql = f"{', '.join(ctes)} {insert}"
+        params += values
     else:
-        sql = (f"{durability}, counted AS (UPDATE {quote(Execution._meta.db_table)} SET step_count = step_count + %s "
-               f"WHERE id = %s RETURNING cancel_requested, lease_owner), inserted AS ({insert}) "
+        quote = connection.ops.quote_name
+        ctes.append(f"counted AS (UPDATE {quote(Execution._meta.db_table)} SET step_count = step_count + %s "
+                    "WHERE id = %s RETURNING cancel_requested, lease_owner)")
+        ctes.append(f"inserted AS ({insert})")
+        sql = (f"{', '.join(ctes)} "
                "SELECT inserted.*, counted.cancel_requested, counted.lease_owner FROM inserted LEFT JOIN counted ON true")
-        params = [1 if counted else 0, count_step_of, *values]
+        params += [1 if counted else 0, count_step_of, *values]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     obj.pk = row[0]
     if count_step_of is not None and row[2] is not None:
         boundary.saw(count_step_of, cancel_requested=row[1], lease_owner=row[2])
-    obj._state.adding, obj._state.db = False, connection.alias
-    post_save.send(sender=type(obj), instance=obj, created=True, update_fields=None, raw=False,
-                   using=connection.alias)
+    for written in (*along, obj):
+        written._state.adding, written._state.db = False, connection.alias
+        post_save.send(sender=type(written), instance=written, created=True, update_fields=None, raw=False,
+                       using=connection.alias)
+
+
+def _insert_sql(obj: Any, connection: Any) -> tuple[str, list[Any]]:
+    """``INSERT … SELECT %s, … FROM durability RETURNING pk`` of ``obj``'s row, and its parameters."""
+    meta = obj._meta
+    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    return (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT {', '.join(['%s'] * len(fields))} FROM durability RETURNING {quote(meta.pk.column)}"), values
 
 
 class TraceRecorder:
@@ -110,6 +127,9 @@ class TraceRecorder:
         self.prev_checkpoint_at: datetime.datetime | None = None
         self.new_steps: list[Step] = []
         self.failed_node: str | None = None
+        # Node spans of the step being run that are written with its step row, in one statement
+        # (spans of nodes that made no call, ended OK, on Postgres): see _record_node.
+        self.unwritten: list[Span] = []
 
     def on_event(self, event: dict[str, Any]) -> Step | None:
         kind, payload, ts = event.get("type"), event.get("payload") or {}, _ts(event.get("timestamp"))
@@ -141,9 +161,15 @@ class TraceRecorder:
             started_at=self.task_starts.pop(task_id, ts),
             ended_at=ts,
         )
-        if _one_statement() and not self._made_calls([task_id]):
-            _insert(span)  # nothing to adopt
+        if _one_statement() and not self._made_calls([task_id]):  # nothing to adopt
+            if status == Span.Status.OK:
+                # Its step's checkpoint comes next: the span goes in with the step's row, one round
+                # trip fewer per step. An error or an interrupt is written at once, with what waits.
+                self.unwritten.append(span)
+            else:
+                _insert(span, along=self._take_unwritten())
         else:
+            self.write_pending()
             with transaction.atomic():
                 span.save(force_insert=True)
                 # LLM and tool spans are written while the node runs, before its own
@@ -154,6 +180,17 @@ class TraceRecorder:
                 ).update(parent=span, step=span.step)
         self.node_spans[task_id] = span
         self._ended.add(task_id)
+
+    def _take_unwritten(self) -> list[Span]:
+        taken, self.unwritten = self.unwritten, []
+        return taken
+
+    def write_pending(self) -> None:
+        """Write the node spans still waiting for their step's row (the run stopped before it, or the
+        step is not recorded)."""
+        if self.unwritten:
+            spans = self._take_unwritten()
+            _insert(spans[-1], along=spans[:-1])
 
     def _made_calls(self, task_ids: list[str], *, llm: bool = False) -> bool:
         """Whether any of these tasks may have written call spans (always, when the handler is unknown)."""
@@ -174,6 +211,7 @@ class TraceRecorder:
         if step_number < 0 or before is None:
             # The input checkpoint, or the checkpoint a resumed run starts from
             # (already recorded by the run that wrote it): only a baseline.
+            self.write_pending()
             return None
         task_ids = [t["id"] for t in produced_by]
         # LangGraph's own input task writes the input: it runs no node and makes no call.
@@ -207,6 +245,7 @@ class TraceRecorder:
                 finished_at=ts,
             ))
         except IntegrityError:
+            self.write_pending()  # the statement wrote none of them
             return None  # recorded before (a replay of an already-recorded checkpoint)
         self.new_steps.append(step)
         return step
@@ -216,9 +255,15 @@ class TraceRecorder:
         LangGraph counts them against the recursion limit: the input's own step, ``__start__``, is
         shown in the timeline but not counted), together; announced after commit."""
         if _one_statement():
-            _insert(step, count_step_of=self.execution_id, counted=counted)
+            along = self._take_unwritten()
+            try:
+                _insert(step, count_step_of=self.execution_id, counted=counted, along=along)
+            except IntegrityError:
+                self.unwritten = along + self.unwritten
+                raise
             live.announce_step(self.execution_id, step.id)
             return step
+        self.write_pending()
         with transaction.atomic():
             step.save(force_insert=True)
             if counted:

@@ -80,7 +80,33 @@ agent_node.add_edge(START, "prepare")
 agent_node.add_edge("prepare", "agent")
 agent_node.add_edge("agent", END)
 
+class FanState(TypedDict, total=False):
+    done: Annotated[list[str], lambda a, b: (a or []) + (b or [])]
+
+
+def fan_ok(state: FanState) -> dict:
+    return {"done": ["ok"]}
+
+
+def fan_fails(state: FanState) -> dict:
+    import time
+
+    time.sleep(0.3)  # its sibling has ended (and its span waits for the step's row) before this fails
+    raise RuntimeError("the sibling failed")
+
+
+# Two nodes of one step, one of which fails: the step gets no checkpoint, so no step row.
+fan_fail = StateGraph(FanState)
+fan_fail.add_node("fan_ok", fan_ok)
+fan_fail.add_node("fan_fails", fan_fails)
+fan_fail.add_edge(START, "fan_ok")
+fan_fail.add_edge(START, "fan_fails")
+fan_fail.add_edge("fan_ok", END)
+fan_fail.add_edge("fan_fails", END)
+
+
 TRACE_GRAPHS = json.dumps(
     {"graphs": {"t_counter": "tests.orchestrator.graphs:counter", "t_boom": "tests.orchestrator.graphs:boom",
-                "t_nested": "tests.traces.graphs:nested", "t_agent_node": "tests.traces.graphs:agent_node"}}
+                "t_nested": "tests.traces.graphs:nested", "t_agent_node": "tests.traces.graphs:agent_node",
+                "t_fan_fail": "tests.traces.graphs:fan_fail"}}
 )
