@@ -230,7 +230,8 @@ class ExecutionConsumer(GuardedSocket, AsyncWebsocketConsumer):
 
 
 class ExecutionListConsumer(GuardedSocket, AsyncWebsocketConsumer):
-    """``/ws/executions/``: rows of the executions list, replaced as their status, steps and tokens change."""
+    """``/ws/executions/``: rows of the executions list, replaced as their status, steps and tokens change.
+    Like the execution page's sockets, those of a process share one relay and one render per row."""
 
     group = ""
 
@@ -241,13 +242,13 @@ class ExecutionListConsumer(GuardedSocket, AsyncWebsocketConsumer):
             await self.close()
             return
         self.group = live.EXECUTIONS_GROUP
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await _Relay.join(self.channel_layer, self.group, self)
         await self.accept()
         await self.guard_join()  # closed at logout, re-checked when the user's roles change
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await _Relay.leave(self.group, self)
         await self.guard_leave()
 
     def allowed(self) -> bool:
@@ -268,6 +269,10 @@ class ExecutionListConsumer(GuardedSocket, AsyncWebsocketConsumer):
     async def _row(self, event: dict[str, Any]) -> None:
         if not await self.still_allowed():
             return
-        html = await database_sync_to_async(_list_row)(self.user, UUID(event["execution_id"]))
+        execution_id = UUID(event["execution_id"])
+        # A row is the same for every viewer (every role reads every execution): the sockets of this
+        # process share one render of it while it is under way.
+        html = await _rendered_once(("row", execution_id, event.get("type"), event.get("status")),
+                                    partial(_list_row, self.user, execution_id), reuse=0)
         if html:
             await self.send(text_data=html)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -159,6 +160,30 @@ class ExecutionListConsumerTests:
                 assert "badge-failed" in await comm.receive_from(timeout=TIMEOUT)
             finally:
                 await comm.disconnect()
+
+        async_to_sync(check)()
+
+    def test_the_lists_sockets_of_a_process_share_one_relay_and_one_render_of_a_row(self, users) -> None:  # type: ignore[no-untyped-def]
+        from traces import consumers, fragments
+
+        execution = make_execution(status=Execution.Status.RUNNING, finished_at=None, step_count=3)
+
+        async def check() -> None:
+            comms = [communicator("/ws/executions/", users[role]) for role in ("operator", "reviewer", "admin")]
+            for comm in comms:
+                assert (await comm.connect(timeout=TIMEOUT))[0]
+            try:
+                relays = [r for (_loop, group), r in consumers._Relay._all.items() if group == live.EXECUTIONS_GROUP]
+                assert len(relays) == 1 and len(relays[0].sockets) == 3
+                with mock.patch.object(fragments, "render_list_row", wraps=fragments.render_list_row) as render:
+                    await sync_to_async(live.announce_step)(execution.id, 1)
+                    for comm in comms:
+                        assert f'<tr id="execution-{execution.id}"' in await comm.receive_from(timeout=TIMEOUT)
+                assert render.call_count == 1
+            finally:
+                for comm in comms:
+                    await comm.disconnect()
+            assert not [g for (_loop, g) in consumers._Relay._all if g == live.EXECUTIONS_GROUP]
 
         async_to_sync(check)()
 
