@@ -1,9 +1,9 @@
 """Reads of the advisor: an execution's findings, a graph's, and the graph's dismissals.
 
 Computed on demand, from what the trace already recorded, with bounded queries: nothing is added to a
-run's hot path (no hook in the runner, no task after it). An execution costs at most four queries, each
-capped (``MAX_STEPS`` steps, ``MAX_SPANS`` spans per kind); a graph looks at its ``RECENT``
-latest executions that have stopped (ended, or waiting for a person).
+run's hot path (no hook in the runner, no task after it). The findings of one execution, or of a
+graph's ``RECENT`` latest executions that have stopped (ended, or waiting for a person), cost at most
+four queries, each capped per execution (``MAX_STEPS`` steps, ``MAX_SPANS`` spans per kind).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, F, JSONField, Value, When
+from django.db.models import Case, F, JSONField, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 
 from advisor import rules
@@ -83,36 +84,64 @@ def _links(execution_id: Any, steps: list[dict[str, Any]]) -> rules.Links:
 
 def execution_findings(*, execution: Execution, entry: registry.GraphEntry | None = None) -> list[rules.Finding]:
     """Every finding in one execution's trace (dismissed or not). At most four bounded queries."""
-    entry = entry if entry is not None else _entry(execution.graph_name)
+    return _findings_of([execution], entry if entry is not None else _entry(execution.graph_name))[execution.id]
+
+
+def _capped(queryset: Any, order: list[Any], limit: int) -> Any:
+    """At most ``limit`` rows per execution (the first in ``order``), for any number of executions in one query."""
+    rank = Window(RowNumber(), partition_by=[F("execution_id")], order_by=order)
+    return queryset.annotate(rank_in_execution=rank).filter(rank_in_execution__lte=limit)
+
+
+def _findings_of(executions: list[Execution], entry: registry.GraphEntry | None) -> dict[Any, list[rules.Finding]]:
+    """The findings of each of these executions of one graph, read together: at most four queries for all
+    of them, each capped per execution (``MAX_STEPS`` steps, ``MAX_SPANS`` spans per kind)."""
     edges = list(entry.edges) if entry is not None else []
-    eid = str(execution.id)
-    steps = list(Step.objects.filter(execution_id=execution.id).order_by("step", "id")
-                 .values("id", "step", "nodes", "update", "checkpoint_ns")[:MAX_STEPS])
-    links = _links(execution.id, steps)
+    ids = [execution.id for execution in executions]
+    steps: dict[Any, list[dict[str, Any]]] = {eid: [] for eid in ids}
+    for step in (_capped(Step.objects.filter(execution_id__in=ids), [F("step").asc(), F("id").asc()], MAX_STEPS)
+                 .order_by("execution_id", "step", "id")
+                 .values("execution_id", "id", "step", "nodes", "update", "checkpoint_ns")):
+        steps[step.pop("execution_id")].append(step)
     # The prompt itself is read only for a call the provider reported no tokens for (the rule estimates it).
     unreported = Case(When(input_tokens=0, then=F("input")), default=Value(None), output_field=JSONField())
-    llm = list(Span.objects.filter(execution_id=execution.id, kind=Span.Kind.LLM).order_by("started_at")
-               .annotate(prompt=unreported)
-               .values("id", "step", "model", "input_tokens", "prompt", "output", "parent__name")[:MAX_SPANS])
-    for span in llm:
+    llm: dict[Any, list[dict[str, Any]]] = {eid: [] for eid in ids}
+    for span in (_capped(Span.objects.filter(execution_id__in=ids, kind=Span.Kind.LLM), [F("started_at").asc()],
+                         MAX_SPANS)
+                 .order_by("execution_id", "started_at").annotate(prompt=unreported)
+                 .values("execution_id", "id", "step", "model", "input_tokens", "prompt", "output", "parent__name")):
         span["node"], span["input"] = span.pop("parent__name") or "", span.pop("prompt")
+        llm[span.pop("execution_id")].append(span)
     # Tool calls in a node that waited at an interrupt, and in its re-runs (same task); their node spans
     # are read only when there are some.
-    waited = Span.objects.filter(execution_id=execution.id, kind=Span.Kind.NODE,
+    waited = Span.objects.filter(execution_id__in=ids, kind=Span.Kind.NODE,
                                  status=Span.Status.INTERRUPTED).exclude(task_id="").values("task_id")
-    tools = list(Span.objects.filter(execution_id=execution.id, kind=Span.Kind.TOOL, parent__task_id__in=waited)
-                 .order_by("started_at").values("id", "name", "parent_id", "input", "step")[:MAX_SPANS])
-    node_spans = list(Span.objects.filter(id__in={t["parent_id"] for t in tools}).order_by("started_at")
-                      .values("id", "name", "status", "task_id", "step", "started_at")) if tools else []
-    facts = {"id": eid, "status": execution.status, "error": execution.error,
-             "recursion_limit": execution.recursion_limit, "step_count": execution.step_count}
-    return [
-        *rules.whole_state(steps, links, eid),
-        *rules.long_prompt(llm, links, eid),
-        *rules.unguarded_loop(facts, steps, edges, links),
-        *rules.free_text(llm, edges, lambda node: _parser_line(entry, node), links, eid),
-        *rules.side_effect_before_interrupt(node_spans, tools, links, eid),
-    ]
+    tools: dict[Any, list[dict[str, Any]]] = {eid: [] for eid in ids}
+    parents: set[Any] = set()
+    for tool in (_capped(Span.objects.filter(execution_id__in=ids, kind=Span.Kind.TOOL, parent__task_id__in=waited,
+                                             parent__execution_id=F("execution_id")),
+                         [F("started_at").asc()], MAX_SPANS)
+                 .order_by("execution_id", "started_at").values("execution_id", "id", "name", "parent_id", "input", "step")):
+        parents.add(tool["parent_id"])
+        tools[tool.pop("execution_id")].append(tool)
+    node_spans: dict[Any, list[dict[str, Any]]] = {eid: [] for eid in ids}
+    if parents:
+        for span in (Span.objects.filter(id__in=parents).order_by("started_at")
+                     .values("execution_id", "id", "name", "status", "task_id", "step", "started_at")):
+            node_spans[span.pop("execution_id")].append(span)
+    found: dict[Any, list[rules.Finding]] = {}
+    for execution in executions:
+        eid, links = str(execution.id), _links(execution.id, steps[execution.id])
+        facts = {"id": eid, "status": execution.status, "error": execution.error,
+                 "recursion_limit": execution.recursion_limit, "step_count": execution.step_count}
+        found[execution.id] = [
+            *rules.whole_state(steps[execution.id], links, eid),
+            *rules.long_prompt(llm[execution.id], links, eid),
+            *rules.unguarded_loop(facts, steps[execution.id], edges, links),
+            *rules.free_text(llm[execution.id], edges, lambda node: _parser_line(entry, node), links, eid),
+            *rules.side_effect_before_interrupt(node_spans[execution.id], tools[execution.id], links, eid),
+        ]
+    return found
 
 
 def _split(graph_name: str, findings: list[rules.Finding], advice: Advice) -> Advice:
@@ -136,8 +165,9 @@ def graph_advice(*, graph_name: str) -> Advice:
     executions = list(Execution.objects.filter(graph_name=graph_name, status__in=STOPPED)
                       .order_by("-created_at")[:RECENT])
     findings: dict[str, rules.Finding] = {}
-    for execution in executions:
-        for finding in execution_findings(execution=execution, entry=entry):
+    by_execution = _findings_of(executions, entry) if executions else {}
+    for execution in executions:  # newest first: a key's evidence is its newest execution's
+        for finding in by_execution[execution.id]:
             findings.setdefault(finding.key, finding)
     return _split(graph_name, list(findings.values()), Advice(graph_name=graph_name,
                                                               executions_seen=len(executions)))
