@@ -123,7 +123,7 @@ class _Rechecks:
     async def check(cls, socket: GuardedSocket) -> int:
         loop = asyncio.get_running_loop()
         batch = cls._pending.get(id(loop))
-        if batch is None:
+        if batch is None or batch.done.get_loop() is not loop:  # (an id reused by a later loop)
             batch = cls._pending[id(loop)] = cls()
             # Runs after the handlers already scheduled in this turn have joined the batch.
             loop.call_soon(lambda: asyncio.ensure_future(batch._run(id(loop))))
@@ -171,13 +171,17 @@ def check_sockets(sockets: list[GuardedSocket]) -> dict[int, int]:
         if hasattr(socket, "user"):
             socket.user = fresh[user.pk]  # type: ignore[attr-defined]
         key = socket.allowed_key()
-        if key is None:
-            allowed = socket.allowed()
-        else:
-            shared = (type(socket), user.pk, key)
-            if shared not in verdicts:
-                verdicts[shared] = socket.allowed()
-            allowed = verdicts[shared]
+        shared = (type(socket), user.pk, key) if key is not None else None
+        try:
+            if shared is None:
+                allowed = socket.allowed()
+            else:
+                if shared not in verdicts:
+                    verdicts[shared] = socket.allowed()
+                allowed = verdicts[shared]
+        except Exception:  # noqa: BLE001 - one consumer's failing check closes its socket, not the batch's others
+            logger.warning("re-checking a socket failed; it is closed (the page reconnects)", exc_info=True)
+            allowed = False
         codes[id(socket)] = 0 if allowed else CLOSE_FORBIDDEN
     return codes
 
