@@ -12,10 +12,15 @@ transaction, its autocommit, its pool):
 - ``get_tuple`` and each page of ``list`` are one ``SELECT`` that brings the
   blobs and the pending writes along, as LangGraph's saver does, results in
   binary;
-- with a ``Lease`` the same statement locks the execution row ``FOR SHARE`` and
-  writes nothing unless its ``lease_owner`` is still the writer's token: a
+- with a ``Lease`` the same statement locks the execution row ``FOR KEY SHARE``
+  and writes nothing unless its ``lease_owner`` is still the writer's token: a
   worker that lost its lease cannot write, and a takeover's claim (an UPDATE of
-  that row) waits for a write already under way, so the new owner reads it.
+  ``lease_owner``, a key column through the ``execution_lease_fence`` unique
+  constraint) waits for a write already under way, so the new owner reads it.
+  The run's own updates of that row (``step_count`` with each step, the lease's
+  heartbeat) change no key column and so neither wait for a write nor make one
+  wait: with ``FOR SHARE`` each step's ``step_count`` update queued behind the
+  checkpoint writes in flight, ~2 ms a step (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -56,9 +61,9 @@ def _dumps(value: Any) -> str:
 
 
 # The lease guard: one row while the execution's lease is the writer's, locked
-# FOR SHARE so a concurrent claim waits for this statement's commit.
+# FOR KEY SHARE so a concurrent claim (a key update) waits for this statement's commit.
 _LEASE_CTE = f"""lease AS (
-    SELECT 1 FROM {_EXECUTION} WHERE id = %(execution_id)s::uuid AND lease_owner = %(token)s FOR SHARE
+    SELECT 1 FROM {_EXECUTION} WHERE id = %(execution_id)s::uuid AND lease_owner = %(token)s FOR KEY SHARE
 )"""
 
 # Whether put_writes commits asynchronously (see save_writes); a switch for the bench.

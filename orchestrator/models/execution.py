@@ -115,6 +115,10 @@ class Execution(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(tokens_used__gte=0), name="execution_tokens_nonnegative"),
+            # Unique anyway (the id is): it makes lease_owner a key column for PostgreSQL's row locks, so
+            # a checkpoint write's lease check (FOR KEY SHARE, orchestrator/checkpointer/postgres.py)
+            # makes a takeover's claim wait, and never the run's own step_count and heartbeat updates.
+            models.UniqueConstraint(fields=["id", "lease_owner"], name="execution_lease_fence"),
         ]
 
     objects = ExecutionQuerySet.as_manager()

@@ -95,3 +95,38 @@ class CheckpointerLeaseFencingTests(TransactionTestCase):
         # Without a lease in the config the saver is plain LangGraph.
         ticker(saver, until=6).invoke(START_STATE, thread_config(str(execution.id)))
         self.assertGreater(row_counts("default", config)[0], 5)
+
+
+class LeaseLockTests(TransactionTestCase):
+    """On Postgres the lease check locks the row only against a change of owner: while a checkpoint write is
+    under way a takeover's claim waits for it, the run's own step count and heartbeat do not."""
+
+    def test_a_write_in_flight_holds_off_a_claim_and_nothing_else(self) -> None:
+        import psycopg
+        from django.db import connection, transaction
+        from django.utils import timezone
+
+        from orchestrator.checkpointer import LEASE_KEY
+        from orchestrator.models import Execution
+
+        execution = CheckpointerLeaseFencingTests.execution(self, "default", owner="worker-a:1")
+        config = generate_config(str(execution.id))
+        config["configurable"][LEASE_KEY] = {"execution_id": str(execution.id), "token": "worker-a:1"}
+        settings = connection.settings_dict
+        other = psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
+                                user=settings["USER"], dbname=settings["NAME"], autocommit=True)
+        try:
+            other.execute("SET lock_timeout = '300ms'")
+            with transaction.atomic():  # the write's transaction stays open, as while it commits
+                DjangoCheckpointSaver().put(config, generate_checkpoint(), generate_metadata(), {})
+                other.execute("UPDATE orchestrator_execution SET step_count = step_count + 1 WHERE id = %s",
+                              [execution.id])
+                other.execute("UPDATE orchestrator_execution SET lease_expires_at = %s WHERE id = %s",
+                              [timezone.now(), execution.id])
+                with self.assertRaises(psycopg.errors.LockNotAvailable):
+                    other.execute("UPDATE orchestrator_execution SET lease_owner = 'worker-b:2' WHERE id = %s",
+                                  [execution.id])
+        finally:
+            other.close()
+        execution = Execution.objects.get(id=execution.id)
+        self.assertEqual((execution.step_count, execution.lease_owner), (1, "worker-a:1"))
