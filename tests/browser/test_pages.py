@@ -188,6 +188,13 @@ def test_live_banner_shows_while_a_websocket_is_down(page, role_users):
     login(page, "otto")
     banner = page.locator("#live-banner")
     expect(banner).to_be_hidden()
+    # The top bar shows before the deferred scripts run: an event sent then finds no listener (CI saw
+    # it). htmx opens the page's sockets after DOMContentLoaded, so once they are open loopgate.js listens.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[ws-connect]')].every(el => {
+                 const socket = ((el['htmx-internal-data'] || {}).webSocket || {}).socket;
+                 return socket && socket.readyState === WebSocket.OPEN; })"""
+    )
     page.evaluate(
         """() => document.querySelector('main').dispatchEvent(new CustomEvent('htmx:wsClose',
              {bubbles: true, detail: {event: {code: 1006}}}))"""
