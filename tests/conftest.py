@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
 from django.test import TransactionTestCase
 
 
@@ -54,11 +53,20 @@ def _fixture_teardown_that_outlasts_a_deadlock(self: TransactionTestCase) -> Non
 
     from psycopg import errors
 
+    def broke_a_deadlock(exc: BaseException) -> bool:
+        # flush raises CommandError from Django's OperationalError from psycopg's error: walk the chain.
+        seen: BaseException | None = exc
+        while seen is not None:
+            if isinstance(seen, (errors.DeadlockDetected, errors.LockNotAvailable)):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
+
     for attempt in range(6):
         try:
             return _flush(self)
-        except OperationalError as exc:
-            if attempt == 5 or not isinstance(exc.__cause__, (errors.DeadlockDetected, errors.LockNotAvailable)):
+        except Exception as exc:
+            if attempt == 5 or not broke_a_deadlock(exc):
                 raise
             time.sleep(0.5 * (attempt + 1))
 
